@@ -1,0 +1,22 @@
+// hal/real/include/hal_real.h: functions only the booted kernel has, beyond hal/hal.h.
+//
+// core/ does not include this header (it would tie core/ to one target); the HAL's own selftest
+// and hal/real code do.
+#pragma once
+
+#include <hal.h>
+
+namespace hal::real {
+
+// Stops QEMU through isa-debug-exit after logging "[tandem] power off (status N)". QEMU's exit
+// status is (N << 1) | 1; qemu/run-kernel maps it back to N. N is taken modulo 128, and 62 (the
+// panic code) becomes 63.
+[[noreturn]] void power_off(int status);
+
+// Like hal::panic, for callers that have already printed the registers and the backtrace.
+[[noreturn]] void panic_after_dump(const char* message);
+
+// Routes IOAPIC input `gsi` to CPU 0; it arrives as kentry::interrupt(Vector::Device, gsi, ...).
+void ioapic_route(u32 gsi, bool unmask);
+
+}  // namespace hal::real

@@ -1,0 +1,170 @@
+// hal/real/src/main.cpp: the boot CPU's path from the PVH entry to kentry::boot, and the ways the
+// machine stops (panic, power off).
+#include "arch.h"
+#include "hal_real.h"
+
+extern "C" char __kernel_phys_start[], __kernel_phys_end[];
+extern "C" char boot_stack_top[];
+extern "C" void (*__init_array_start[])();
+extern "C" void (*__init_array_end[])();
+
+namespace hal::real {
+
+// The PVH boot ABI (xen/include/public/arch-x86/hvm/start_info.h).
+struct HvmStartInfo {
+  u32 magic, version, flags, nr_modules;
+  u64 modlist_paddr, cmdline_paddr, rsdp_paddr;
+  u64 memmap_paddr;  // version 1 and later
+  u32 memmap_entries, reserved;
+};
+struct HvmModule {
+  u64 paddr, size, cmdline_paddr, reserved;
+};
+struct HvmMemmapEntry {
+  u64 addr, size;
+  u32 type, reserved;
+};
+constexpr u32 kHvmMagic = 0x336ec578;
+constexpr u32 kMemRam = 1;
+
+namespace {
+
+// Before paging_init only the first GiB is mapped (by the boot tables).
+constexpr u64 kEarlyMapped = 1ull << 30;
+
+char g_cmdline[4096];
+volatile u32 g_panic_cpu = ~0u;
+
+[[noreturn]] void boot_fail(const char* why) {
+  klog("PANIC: bad boot information: %s", why);
+  power_off_code(kExitPanic);
+}
+
+bool early_range_ok(u64 phys, u64 size) {
+  return phys && size <= kEarlyMapped && phys <= kEarlyMapped - size;
+}
+
+}  // namespace
+
+void power_off_code(u32 code) {
+  irq_disable();
+  outl(0xf4, code);
+  // Only reached without the isa-debug-exit device.
+  serial_write_raw("[tandem] no isa-debug-exit device; halting\n", 43);
+  halt_forever();
+}
+
+void halt_forever() {
+  for (;;) asm volatile("cli; hlt");
+}
+
+void power_off(int status) {
+  klog("power off (status %d)", status);
+  u32 code = u32(status) & 0x7f;
+  if (code == kExitPanic) code = kExitPanic + 1;  // keep the panic status unambiguous
+  power_off_code(code);
+}
+
+[[noreturn]] static void panic_impl(const char* message, bool trace) {
+  irq_disable();
+  u32 me = cpu_id();
+  u32 expected = ~0u;
+  if (!__atomic_compare_exchange_n(&g_panic_cpu, &expected, me, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE)) {
+    if (expected == me) {
+      serial_write_raw("[tandem] PANIC: recursive panic\n", 32);
+      power_off_code(kExitPanic);
+    }
+    halt_forever();  // another CPU is reporting; it will stop the machine
+  }
+  console_break_lock();
+  klog("PANIC: cpu %u: %s", me, message);
+  if (trace) {
+    auto* frame = static_cast<u64*>(__builtin_frame_address(0));
+    print_backtrace(u64(__builtin_return_address(0)), frame[0]);
+  }
+  power_off_code(kExitPanic);
+}
+
+void panic_after_dump(const char* message) { panic_impl(message, false); }
+
+}  // namespace hal::real
+
+using namespace hal;
+using namespace hal::real;
+
+void hal::panic(const char* message) { panic_impl(message, true); }
+
+extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
+  // GS first, even before the console: the console lock asks for cpu_id().
+  g_cpus[0].self = &g_cpus[0];
+  wrmsr(kMsrGsBase, u64(&g_cpus[0]));
+  serial_init();
+  klog("hal/real: PVH entry, start info at %x", start_info_phys);
+
+  if (!early_range_ok(start_info_phys, sizeof(HvmStartInfo))) boot_fail("start info address");
+  const auto* si = phys_ptr<HvmStartInfo>(start_info_phys);
+  if (si->magic != kHvmMagic) boot_fail("start info magic is not 0x336ec578 (not a PVH boot?)");
+  if (si->version < 1 || !si->memmap_entries) boot_fail("no memory map (start info version 0)");
+  if (!early_range_ok(si->memmap_paddr, u64(si->memmap_entries) * sizeof(HvmMemmapEntry))) {
+    boot_fail("memory map address");
+  }
+  features_init();
+
+  // The command line, copied: its page is not reserved from the allocator.
+  if (si->cmdline_paddr && early_range_ok(si->cmdline_paddr, 1)) {
+    const char* src = phys_ptr<const char>(si->cmdline_paddr);
+    for (u32 i = 0; i + 1 < sizeof(g_cmdline) && src[i]; ++i) g_cmdline[i] = src[i];
+  }
+  u64 initrd_phys = 0, initrd_size = 0;
+  if (si->nr_modules) {
+    if (!early_range_ok(si->modlist_paddr, sizeof(HvmModule))) boot_fail("module list address");
+    const auto* mod = phys_ptr<HvmModule>(si->modlist_paddr);
+    initrd_phys = mod->paddr;
+    initrd_size = mod->size;
+  }
+
+  constexpr u32 kMaxRam = 64;
+  MemRange ram[kMaxRam];
+  u32 ram_count = 0;
+  u64 memory_bytes = 0, top_of_ram = 0;
+  const auto* map = phys_ptr<HvmMemmapEntry>(si->memmap_paddr);
+  for (u32 i = 0; i < si->memmap_entries; ++i) {
+    if (map[i].type != kMemRam || !map[i].size) continue;
+    memory_bytes += map[i].size;
+    u64 end = map[i].addr + map[i].size;
+    if (end > top_of_ram) top_of_ram = end;
+    if (ram_count < kMaxRam) ram[ram_count++] = {map[i].addr, end};
+  }
+  if (!memory_bytes) boot_fail("the memory map has no RAM");
+  MemRange reserved[] = {
+      {u64(__kernel_phys_start), u64(__kernel_phys_end)},
+      {initrd_phys, initrd_phys + initrd_size},
+  };
+  phys_init(ram, ram_count, reserved, initrd_size ? 2 : 1);
+  paging_init(top_of_ram);
+
+  idt_build();
+  cpu_init(0, cpuid(1).ebx >> 24, u64(boot_stack_top));
+  for (auto** ctor = __init_array_start; ctor != __init_array_end; ++ctor) (*ctor)();
+
+  acpi_init(si->rsdp_paddr);
+  pic_disable();
+  lapic_init_this_cpu();
+  g_cpus[0].apic_id = lapic_id();
+  ioapic_init();
+  time_init();
+  smp_prepare();
+
+  klog("cpu: %s%s%s%s%s, xsave area %u bytes", g_features.xsave ? "xsave " : "fxsave ",
+       g_features.avx ? "avx " : "", g_features.smap ? "smap " : "",
+       g_features.rdrand ? "rdrand " : "", g_features.pdpe1gb ? "1g-pages" : "2m-pages",
+       g_features.xsave_size);
+  klog("boot: %lu MiB RAM, initrd %lx+%lu, cmdline \"%s\"", memory_bytes >> 20, initrd_phys,
+       initrd_size, g_cmdline);
+  g_cpus[0].online = 1;
+  klog("cpu 0 online (apic id %u)", g_cpus[0].apic_id);
+
+  BootInfo info{g_cmdline, initrd_phys, initrd_size, memory_bytes};
+  kentry::boot(info);
+}

@@ -1,0 +1,189 @@
+// hal/real/src/time.cpp: TSC clock, LAPIC one-shot timer, CMOS real-time clock, entropy.
+#include "arch.h"
+
+namespace hal::real {
+
+u32 lapic_timer_read(u32 reg);
+void lapic_timer_write(u32 reg, u32 v);
+
+namespace {
+
+constexpr u32 kLvtTimer = 0x320, kTimerInitial = 0x380, kTimerCurrent = 0x390, kTimerDivide = 0x3e0;
+constexpr u32 kPitHz = 1193182;
+
+u64 g_tsc_base = 0;
+u64 g_tsc_hz = 0;
+u64 g_tsc_mult = 0;     // ns = (tsc delta * g_tsc_mult) >> 32
+u64 g_lapic_hz = 0;     // LAPIC timer ticks per second at divide-by-16
+u64 g_lapic_mult = 0;   // ticks = (ns * g_lapic_mult) >> 32
+i64 g_realtime_offset = 0;  // realtime_ns = monotonic_ns + offset
+
+u64 mul_shift32(u64 a, u64 b) { return u64((unsigned __int128)a * b >> 32); }
+
+u8 cmos_read(u8 reg) {
+  outb(0x70, reg | 0x80);  // bit 7 keeps NMIs disabled at the CMOS, as firmware leaves it
+  return inb(0x71);
+}
+
+u32 bcd(u8 v) { return (v & 0x0f) + (v >> 4) * 10; }
+
+// Days since 1970-01-01 of a civil date (proleptic Gregorian), after Howard Hinnant's
+// days_from_civil.
+i64 days_from_civil(i64 y, u32 m, u32 d) {
+  y -= m <= 2;
+  i64 era = (y >= 0 ? y : y - 399) / 400;
+  u32 yoe = u32(y - era * 400);
+  u32 doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  u32 doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + i64(doe) - 719468;
+}
+
+u64 read_rtc_seconds() {
+  struct Reading {
+    u8 sec, min, hour, day, mon, year, century;
+  };
+  auto read = [] {
+    // Wait out an update in progress so the fields belong to one second.
+    for (u32 i = 0; i < 1'000'000 && (cmos_read(0x0a) & 0x80); ++i) cpu_relax();
+    return Reading{cmos_read(0x00), cmos_read(0x02), cmos_read(0x04), cmos_read(0x07),
+                   cmos_read(0x08), cmos_read(0x09), cmos_read(0x32)};
+  };
+  Reading a = read(), b = read();
+  for (u32 i = 0; i < 10; ++i) {
+    if (a.sec == b.sec && a.min == b.min && a.hour == b.hour && a.day == b.day &&
+        a.mon == b.mon && a.year == b.year) {
+      break;
+    }
+    a = b;
+    b = read();
+  }
+  u8 status_b = cmos_read(0x0b);
+  bool binary = status_b & 0x04, h24 = status_b & 0x02;
+  bool pm = b.hour & 0x80;
+  u32 sec = binary ? b.sec : bcd(b.sec), min = binary ? b.min : bcd(b.min);
+  u32 hour = binary ? (b.hour & 0x7f) : bcd(b.hour & 0x7f);
+  u32 day = binary ? b.day : bcd(b.day), mon = binary ? b.mon : bcd(b.mon);
+  u32 year = binary ? b.year : bcd(b.year);
+  u32 century = b.century ? (binary ? b.century : bcd(b.century)) : 20;
+  if (!h24) hour = (hour % 12) + (pm ? 12 : 0);
+  if (century < 19 || century > 30) century = 20;
+  year += century * 100;
+  if (mon < 1 || mon > 12 || day < 1 || day > 31) return 0;
+  i64 days = days_from_civil(year, mon, day);
+  return u64(days * 86400 + hour * 3600 + min * 60 + sec);
+}
+
+void arm(u64 deadline) {
+  if (!deadline) {
+    lapic_timer_write(kTimerInitial, 0);  // stops the count
+    return;
+  }
+  u64 now = monotonic_ns();
+  u64 delta = deadline > now ? deadline - now : 0;
+  u64 ticks = mul_shift32(delta, g_lapic_mult);
+  if (ticks == 0) ticks = 1;
+  // Beyond the 32-bit counter the timer fires early and the interrupt handler re-arms it.
+  if (ticks > 0xffffffffu) ticks = 0xffffffffu;
+  lapic_timer_write(kLvtTimer, kVecTimer);  // one-shot, unmasked
+  lapic_timer_write(kTimerInitial, u32(ticks));
+}
+
+}  // namespace
+
+void delay_us(u64 us) {
+  u64 end = rdtsc() + us * (g_tsc_hz / 1'000'000);
+  while (rdtsc() < end) cpu_relax();
+}
+
+void time_init() {
+  // Calibrate the TSC and the LAPIC timer together against PIT channel 2 over 20 ms. The gate is
+  // held low while the count is loaded, so counting starts exactly when it goes high.
+  lapic_timer_write(kTimerDivide, 0x3);  // divide by 16
+  lapic_timer_write(kLvtTimer, (1u << 16) | kVecTimer);
+  u8 port61 = inb(0x61);
+  outb(0x61, port61 & ~0x03);
+  outb(0x43, 0xb0);  // channel 2, lobyte/hibyte, mode 0 (interrupt on terminal count), binary
+  constexpr u32 kCount = kPitHz / 50;
+  outb(0x42, u8(kCount));
+  outb(0x42, u8(kCount >> 8));
+  lapic_timer_write(kTimerInitial, 0xffffffffu);
+  u64 tsc0 = rdtsc();
+  u32 apic0 = lapic_timer_read(kTimerCurrent);
+  outb(0x61, (port61 & ~0x02) | 0x01);
+  u64 spins = 0;
+  while (!(inb(0x61) & 0x20) && ++spins < 100'000'000) {
+  }
+  u64 tsc1 = rdtsc();
+  u32 apic1 = lapic_timer_read(kTimerCurrent);
+  lapic_timer_write(kTimerInitial, 0);
+  outb(0x61, port61);
+  if (spins >= 100'000'000) panic("PIT channel 2 never reached its terminal count");
+
+  g_tsc_hz = (tsc1 - tsc0) * 50;
+  g_lapic_hz = u64(apic0 - apic1) * 50;
+  if (g_tsc_hz < 10'000'000 || g_lapic_hz < 1000) {
+    klog("tsc %lu Hz, lapic timer %lu Hz", g_tsc_hz, g_lapic_hz);
+    panic("clock calibration failed");
+  }
+  // Both fit 64 bits (1e9 << 32 < 2^62; the LAPIC rate is far below 2^32): no 128-bit division,
+  // which would need compiler-rt.
+  g_tsc_mult = (1'000'000'000ull << 32) / g_tsc_hz;
+  g_lapic_mult = (g_lapic_hz << 32) / 1'000'000'000ull;
+  g_tsc_base = tsc1;
+
+  u64 rtc = read_rtc_seconds();
+  g_realtime_offset = i64(rtc * 1'000'000'000ull) - i64(monotonic_ns());
+  klog("time: tsc %lu MHz%s, lapic timer %lu kHz, rtc %lu s since the epoch", g_tsc_hz / 1'000'000,
+       g_features.invariant_tsc ? " (invariant)" : "", g_lapic_hz / 1000, rtc);
+}
+
+void timer_interrupt() { arm(this_cpu()->timer_deadline); }
+
+}  // namespace hal::real
+
+namespace hal {
+
+using namespace hal::real;
+
+u64 monotonic_ns() {
+  u64 tsc = rdtsc();
+  return tsc > g_tsc_base ? mul_shift32(tsc - g_tsc_base, g_tsc_mult) : 0;
+}
+
+u64 realtime_ns() { return u64(i64(monotonic_ns()) + g_realtime_offset); }
+
+void timer_set_deadline(u64 deadline_ns) {
+  IrqFlags flags = irq_save();
+  this_cpu()->timer_deadline = deadline_ns;
+  arm(deadline_ns);
+  irq_restore(flags);
+}
+
+void random_bytes(void* out, size_t length) {
+  auto* p = static_cast<u8*>(out);
+  static u64 fallback_state = 0;
+  while (length) {
+    u64 v = 0;
+    bool ok = false;
+    if (g_features.rdrand) {
+      for (u32 i = 0; i < 10 && !ok; ++i) {
+        asm volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok));
+      }
+    }
+    if (!ok) {
+      // No RDRAND (or it keeps failing): a splitmix64 step over the TSC. Not cryptographic;
+      // qemu's -cpu max always has RDRAND.
+      u64 z = __atomic_add_fetch(&fallback_state, rdtsc() + 0x9e3779b97f4a7c15ull,
+                                 __ATOMIC_RELAXED);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      v = z ^ (z >> 31);
+    }
+    size_t n = length < 8 ? length : 8;
+    for (size_t i = 0; i < n; ++i) p[i] = u8(v >> (8 * i));
+    p += n;
+    length -= n;
+  }
+}
+
+}  // namespace hal
