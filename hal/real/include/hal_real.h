@@ -8,9 +8,9 @@
 
 namespace hal::real {
 
-// Stops QEMU through isa-debug-exit after logging "[tandem] power off (status N)". QEMU's exit
-// status is (N << 1) | 1; qemu/run-kernel maps it back to N. N is taken modulo 128, and 62 (the
-// panic code) becomes 63.
+// Stops QEMU through isa-debug-exit after logging "[tandem] shutdown: exit status N".
+// qemu/run-kernel exits with N, read from that line; the debug-exit code itself is N modulo 128
+// (62, the panic code, becomes 63). hal::shutdown(wait_status) ends here too.
 [[noreturn]] void power_off(int status);
 
 // Like hal::panic, for callers that have already printed the registers and the backtrace.

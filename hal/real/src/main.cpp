@@ -59,7 +59,9 @@ void halt_forever() {
 }
 
 void power_off(int status) {
-  klog("power off (status %d)", status);
+  // The runner (qemu/run-kernel) reads this line for the exact status; the isa-debug-exit code
+  // only carries 7 bits of it.
+  klog("shutdown: exit status %d", status);
   u32 code = u32(status) & 0x7f;
   if (code == kExitPanic) code = kExitPanic + 1;  // keep the panic status unambiguous
   power_off_code(code);
@@ -94,6 +96,15 @@ using namespace hal;
 using namespace hal::real;
 
 void hal::panic(const char* message) { panic_impl(message, true); }
+
+void hal::shutdown(int wait_status) {
+  // A wait(2) status: the exit code in bits 8-15, or a signal number in bits 0-6. The machine's
+  // status follows the shell's convention: the exit code, or 128 + the signal.
+  int signal = wait_status & 0x7f;
+  int status = signal ? 128 + signal : (wait_status >> 8) & 0xff;
+  if (signal) klog("pid 1 was killed by signal %d", signal);
+  power_off(status);
+}
 
 extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
   // GS first, even before the console: the console lock asks for cpu_id().

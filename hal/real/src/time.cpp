@@ -95,32 +95,51 @@ void delay_us(u64 us) {
   while (rdtsc() < end) cpu_relax();
 }
 
+// Reads PIT channel 2's current count (latched, so both bytes belong to one value).
+u32 pit_read_channel2() {
+  outb(0x43, 0x80);  // latch channel 2
+  u32 lo = inb(0x42);
+  u32 hi = inb(0x42);
+  return (hi << 8) | lo;
+}
+
 void time_init() {
-  // Calibrate the TSC and the LAPIC timer together against PIT channel 2 over 20 ms. The gate is
-  // held low while the count is loaded, so counting starts exactly when it goes high.
+  // Calibrate the TSC and the LAPIC timer together against PIT channel 2. The PIT's own counter
+  // is read at both ends of the window, so the time it takes to start the window (which under
+  // QEMU TCG can be milliseconds: the first MMIO or port access may translate new code) does not
+  // skew the result; only the PIT ticks actually seen between the two readings count.
   lapic_timer_write(kTimerDivide, 0x3);  // divide by 16
   lapic_timer_write(kLvtTimer, (1u << 16) | kVecTimer);
-  u8 port61 = inb(0x61);
-  outb(0x61, port61 & ~0x03);
-  outb(0x43, 0xb0);  // channel 2, lobyte/hibyte, mode 0 (interrupt on terminal count), binary
-  constexpr u32 kCount = kPitHz / 50;
-  outb(0x42, u8(kCount));
-  outb(0x42, u8(kCount >> 8));
   lapic_timer_write(kTimerInitial, 0xffffffffu);
+  u8 port61 = inb(0x61);
+  outb(0x61, (port61 & ~0x02) | 0x01);  // gate on, speaker off
+  outb(0x43, 0xb4);                      // channel 2, lobyte/hibyte, mode 2 (rate), binary
+  outb(0x42, 0xff);
+  outb(0x42, 0xff);                      // 65535 ticks: 55 ms before the count wraps
+  constexpr u32 kWindow = kPitHz / 50;   // 20 ms
+  u32 pit0 = pit_read_channel2();
+  for (u32 i = 0; i < 1'000'000 && pit0 > 0xffff - 100; ++i) pit0 = pit_read_channel2();
   u64 tsc0 = rdtsc();
   u32 apic0 = lapic_timer_read(kTimerCurrent);
-  outb(0x61, (port61 & ~0x02) | 0x01);
+  u32 pit1 = pit0;
   u64 spins = 0;
-  while (!(inb(0x61) & 0x20) && ++spins < 100'000'000) {
+  while (pit0 - pit1 < kWindow && ++spins < 100'000'000) {
+    u32 now = pit_read_channel2();
+    if (now > pit1) break;  // wrapped: should not happen within 20 ms of a 55 ms count
+    pit1 = now;
   }
   u64 tsc1 = rdtsc();
   u32 apic1 = lapic_timer_read(kTimerCurrent);
   lapic_timer_write(kTimerInitial, 0);
   outb(0x61, port61);
-  if (spins >= 100'000'000) panic("PIT channel 2 never reached its terminal count");
+  u32 ticks = pit0 - pit1;  // pit0 and pit1 were read just before tsc0 and tsc1
+  if (spins >= 100'000'000 || ticks < kWindow / 2) {
+    klog("pit window %u ticks", ticks);
+    panic("PIT channel 2 does not count: cannot calibrate the clocks");
+  }
 
-  g_tsc_hz = (tsc1 - tsc0) * 50;
-  g_lapic_hz = u64(apic0 - apic1) * 50;
+  g_tsc_hz = (tsc1 - tsc0) * kPitHz / ticks;
+  g_lapic_hz = u64(apic0 - apic1) * kPitHz / ticks;
   if (g_tsc_hz < 10'000'000 || g_lapic_hz < 1000) {
     klog("tsc %lu Hz, lapic timer %lu Hz", g_tsc_hz, g_lapic_hz);
     panic("clock calibration failed");

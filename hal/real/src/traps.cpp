@@ -74,7 +74,21 @@ void apply_fs_base(UserFrame& u, u64 fs_at_entry) {
   u.fs_base = get_fs_base();
 }
 
-void from_user_frame(const UserFrame& u, TrapFrame& t) {
+// A frame core hands back must name a user RIP: IRETQ to a non-canonical one would fault in
+// kernel mode. Core gets the chance to deliver SIGSEGV for it; if the frame is still bad, RIP 0
+// makes the thread fault in user mode instead, where core handles it like any bad jump.
+void ensure_user_rip(UserFrame& u) {
+  for (u32 i = 0; i < 3 && u.rip >= kUserTop; ++i) {
+    kentry::user_fault(kentry::UserFault::Segv, u.rip, u);
+  }
+  if (u.rip >= kUserTop) {
+    klog("user rip %lx is not a user address after SIGSEGV; resuming at 0", u.rip);
+    u.rip = 0;
+  }
+}
+
+void from_user_frame(UserFrame& u, TrapFrame& t) {
+  ensure_user_rip(u);
   t.rax = u.rax, t.rbx = u.rbx, t.rcx = u.rcx, t.rdx = u.rdx, t.rsi = u.rsi, t.rdi = u.rdi;
   t.rbp = u.rbp, t.rsp = u.rsp, t.r8 = u.r8, t.r9 = u.r9, t.r10 = u.r10, t.r11 = u.r11;
   t.r12 = u.r12, t.r13 = u.r13, t.r14 = u.r14, t.r15 = u.r15, t.rip = u.rip;
@@ -285,6 +299,7 @@ extern "C" int syscall_dispatch(UserFrame* frame) {
   u64 fs_at_entry = u.fs_base;
   irq_enable();
   kentry::syscall(u);
+  ensure_user_rip(u);
   irq_disable();
   apply_fs_base(u, fs_at_entry);
   u.rflags = (u.rflags & kUserFlagsMask) | kUserFlagsForced;
@@ -295,8 +310,9 @@ extern "C" int syscall_dispatch(UserFrame* frame) {
 namespace hal {
 
 void enter_user(const UserFrame& frame) {
-  irq_disable();
   UserFrame u = frame;
+  ensure_user_rip(u);
+  irq_disable();
   set_fs_base(u.fs_base);
   u.rflags = (u.rflags & kUserFlagsMask) | kUserFlagsForced;
   user_return_iret(&u);
