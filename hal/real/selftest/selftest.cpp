@@ -79,13 +79,19 @@ void wait_for(volatile bool* flag) {
 
 // --- physical memory and page tables ---------------------------------------------------------
 
-void test_phys() {
+extern "C" char __kernel_phys_start[], __kernel_phys_end[];
+
+void test_phys(const BootInfo& info) {
   constexpr u32 kCount = 512;
   static u64 pages[kCount];
   for (u32 i = 0; i < kCount; ++i) {
     pages[i] = phys_alloc_page();
     CHECK(pages[i] != 0 && (pages[i] & (kPageSize - 1)) == 0);
     CHECK(pages[i] >= 0x100000);
+    // Never a page of the kernel image or of the initrd.
+    CHECK(pages[i] + kPageSize <= u64(__kernel_phys_start) || pages[i] >= u64(__kernel_phys_end));
+    CHECK(!info.initrd_size || pages[i] + kPageSize <= info.initrd_phys ||
+          pages[i] >= info.initrd_phys + info.initrd_size);
     *static_cast<u64*>(phys_to_virt(pages[i])) = pages[i] ^ 0xa5a5;
   }
   for (u32 i = 0; i < kCount; ++i) {
@@ -277,7 +283,8 @@ void test_user_mode() {
   CHECK(g_clobber_ctx && g_user_ctx);
   context_switch(g_main_ctx, g_user_ctx);  // returns when the program makes call 60
   CHECK(g_user_done);
-  CHECK(g_user_faults == 3);
+  CHECK(g_user_faults == 4);
+  CHECK(g_fault_kinds[3] == kentry::UserFault::Segv);
   CHECK(g_fault_kinds[0] == kentry::UserFault::Ill);
   CHECK(g_fault_kinds[1] == kentry::UserFault::Segv && g_fault_addresses[1] == 0x30000000);
   CHECK(g_fault_kinds[2] == kentry::UserFault::Segv);
@@ -354,7 +361,15 @@ void kentry::boot(const BootInfo& info) {
     context_switch(g_main_ctx, c);
   }
 
-  test_phys();
+  if (info.initrd_size) {
+    const auto* bytes = static_cast<const u8*>(phys_to_virt(info.initrd_phys));
+    klog("selftest: initrd of %lu bytes at %lx starts with %02x%02x%02x%02x", info.initrd_size,
+         info.initrd_phys, bytes[0], bytes[1], bytes[2], bytes[3]);
+  }
+  // An interrupt vector nobody uses is reported and ignored.
+  asm volatile("int $0x77");
+
+  test_phys(info);
   test_page_tables();
   test_user_copies();
   test_contexts();
@@ -451,6 +466,9 @@ void kentry::syscall(UserFrame& f) {
       break;
     case 9:
       f.rip = 0x0000'9000'0000'0000ull;  // non-canonical
+      break;
+    case 11:
+      CHECK(f.rdi == 0x33 && f.rsi == 0x2b);
       break;
     case 60:
       g_user_done = true;

@@ -24,15 +24,17 @@ inline constexpr u64 kStackRegionBase = 0xffff'ff00'0000'0000ull;  // PML4 slot 
 inline constexpr u64 kSlotSize = 64 * 1024;
 inline constexpr u64 kStackSize = 32 * 1024;
 
-// Segment selectors. The order (kernel code, kernel data, user code32, user data, user code64)
-// is the one SYSCALL/SYSRET require: STAR[47:32] = 0x08 gives kernel CS 0x08 / SS 0x10, and
-// STAR[63:48] = 0x18 gives user SS 0x18+8 = 0x20 and user CS 0x18+16 = 0x28 (RPL 3 added).
-inline constexpr u16 kKernelCs = 0x08;
-inline constexpr u16 kKernelDs = 0x10;
-inline constexpr u16 kUserCs32 = 0x18 | 3;
-inline constexpr u16 kUserDs = 0x20 | 3;
-inline constexpr u16 kUserCs = 0x28 | 3;
-inline constexpr u16 kTssSel = 0x30;
+// Segment selectors, with the values Linux x86-64 uses (user CS 0x33, SS 0x2b), so that programs
+// and signal frames see the selectors they would see on Linux. The order (kernel code, kernel
+// data, user code32, user data, user code64) is the one SYSCALL/SYSRET require:
+// STAR[47:32] = 0x10 gives kernel CS 0x10 / SS 0x18, and STAR[63:48] = 0x20 gives user
+// SS 0x20+8 = 0x28 and user CS 0x20+16 = 0x30 (RPL 3 added). Entry 1 is unused.
+inline constexpr u16 kKernelCs = 0x10;
+inline constexpr u16 kKernelDs = 0x18;
+inline constexpr u16 kUserCs32 = 0x20 | 3;
+inline constexpr u16 kUserDs = 0x28 | 3;
+inline constexpr u16 kUserCs = 0x30 | 3;
+inline constexpr u16 kTssSel = 0x38;
 
 // Interrupt vectors.
 inline constexpr u8 kVecNmi = 2;
@@ -165,7 +167,7 @@ struct PerCpu {
   void* core_local;      // 32: hal::cpu_local()
   Context* current;      // 40: the running context
   // Not reached from assembly.
-  u64 gdt[8];
+  u64 gdt[9];
   Tss tss;
   u64 timer_deadline;  // monotonic ns, 0 = disarmed
   u64 boot_stack_top;

@@ -80,6 +80,9 @@ Context* new_context() {
   c->m_slot = slot;
   c->m_stack_top = base + kGuardSize + kStackSize;
   c->m_xsave = reinterpret_cast<u8*>(base + kContextOffset + ((sizeof(Context) + 63) & ~63ull));
+  // XSAVE writes only XSTATE_BV of the XSAVE header, and XRSTOR faults unless the rest of the
+  // header is zero; the slot's fresh pages may hold anything.
+  for (u32 i = 512; i < 576; ++i) c->m_xsave[i] = 0;
   return c;
 }
 

@@ -137,16 +137,17 @@ void cpu_init(u32 id, u32 apic_id, u64 boot_stack_top) {
   wrmsr(kMsrKernelGsBase, 0);
 
   c.gdt[0] = 0;
-  c.gdt[1] = 0x00af9a000000ffffull;  // kernel code, 64-bit
-  c.gdt[2] = 0x00cf92000000ffffull;  // kernel data
-  c.gdt[3] = 0x00cffa000000ffffull;  // user code, 32-bit (only as the SYSRET base)
-  c.gdt[4] = 0x00cff2000000ffffull;  // user data
-  c.gdt[5] = 0x00affa000000ffffull;  // user code, 64-bit
+  c.gdt[1] = 0;                      // unused, so the selectors match Linux's
+  c.gdt[2] = 0x00af9a000000ffffull;  // 0x10 kernel code, 64-bit
+  c.gdt[3] = 0x00cf92000000ffffull;  // 0x18 kernel data
+  c.gdt[4] = 0x00cffa000000ffffull;  // 0x23 user code, 32-bit (only as the SYSRET base)
+  c.gdt[5] = 0x00cff2000000ffffull;  // 0x2b user data
+  c.gdt[6] = 0x00affa000000ffffull;  // 0x33 user code, 64-bit
   u64 base = u64(&c.tss);
   u64 limit = sizeof(Tss) - 1;
-  c.gdt[6] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+  c.gdt[7] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
              (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-  c.gdt[7] = base >> 32;
+  c.gdt[8] = base >> 32;
 
   c.tss = Tss{};
   c.tss.rsp[0] = boot_stack_top;
@@ -166,10 +167,10 @@ void cpu_init(u32 id, u32 apic_id, u64 boot_stack_top) {
       "pushq %%rax\n"
       "lretq\n"
       "1:\n"
-      "mov %[ds], %%ds\n"
-      "mov %[ds], %%es\n"
+      "mov %[null], %%ds\n"
+      "mov %[null], %%es\n"
       "mov %[ds], %%ss\n" ::[cs] "i"(kKernelCs),
-      [ds] "r"(u32(kKernelDs))
+      [ds] "r"(u32(kKernelDs)), [null] "r"(u32(0))
       : "rax", "memory");
   asm volatile("ltr %0" ::"r"(u16(kTssSel)));
   TablePointer idtr{u16(sizeof(g_idt) - 1), u64(g_idt)};

@@ -11,8 +11,8 @@
 
 #define PERCPU_KERNEL_RSP 8
 #define PERCPU_USER_RSP 16
-#define USER_CS (0x28 | 3)
-#define USER_DS (0x20 | 3)
+#define USER_CS (0x30 | 3)
+#define USER_DS (0x28 | 3)
 #define MSR_GS_BASE 0xc0000101
 
 // SMAP: stac/clac only when the CPU has SMAP and it is enabled (g_smap_enabled is set once at
