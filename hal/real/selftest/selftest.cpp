@@ -281,6 +281,8 @@ void test_user_mode() {
   g_clobber_ctx = context_create(clobber_entry, nullptr);
   g_user_ctx = context_create(user_thread, nullptr);
   CHECK(g_clobber_ctx && g_user_ctx);
+  context_set_name(g_user_ctx, "user thread");
+  context_set_name(g_clobber_ctx, "clobber");
   context_switch(g_main_ctx, g_user_ctx);  // returns when the program makes call 60
   CHECK(g_user_done);
   CHECK(g_user_faults == 4);
@@ -350,6 +352,7 @@ void kentry::boot(const BootInfo& info) {
   cpu_local_set(&g_per[0]);
   g_main_ctx = context_adopt_current();
   CHECK(g_main_ctx != nullptr);
+  context_set_name(g_main_ctx, "selftest main");
 
   if (has_arg(info.cmdline, "selftest=panic")) panic("selftest: deliberate panic");
   if (has_arg(info.cmdline, "selftest=fault")) {

@@ -263,6 +263,7 @@ void smp_prepare();  // copies the AP trampoline below 1 MiB
 
 // Context internals (context.cpp) that traps.cpp and cpu.cpp need.
 u64 context_fs_base(Context* c);
+const char* context_name(Context* c);  // "unnamed" when core gave none
 void context_set_fs_base(Context* c, u64 fs);
 u64 slot_alloc_stack_top();  // a guarded kernel stack for IST or AP boot, never freed
 

@@ -22,6 +22,7 @@ struct Context {
   u64 m_fs_base;     // user FS base of the thread
   u8* m_xsave;       // FPU/SSE/AVX state, 64-byte aligned
   Context* m_next_free;
+  const char* m_name;  // for crash reports; owned by core
   u32 m_slot;
 };
 
@@ -115,6 +116,7 @@ u64 slot_alloc_stack_top() {
 }
 
 u64 context_fs_base(Context* c) { return c->m_fs_base; }
+const char* context_name(Context* c) { return c && c->m_name ? c->m_name : "unnamed"; }
 void context_set_fs_base(Context* c, u64 fs) { c->m_fs_base = fs; }
 
 }  // namespace hal::real
@@ -143,6 +145,7 @@ Context* context_create(void (*entry)(void* arg), void* arg) {
   c->m_rsp = u64(frame);
   c->m_fs_base = 0;
   c->m_next_free = nullptr;
+  c->m_name = nullptr;
   // The new context starts with a copy of the creator's FPU state, as a thread or process made
   // by clone/fork does on Linux (control words such as MXCSR are inherited).
   fpu_save(c->m_xsave);
@@ -159,9 +162,12 @@ Context* context_adopt_current() {
   c->m_rsp = 0;
   c->m_fs_base = rdmsr(kMsrFsBase);
   c->m_next_free = nullptr;
+  c->m_name = nullptr;
   cpu->current = c;
   return c;
 }
+
+void context_set_name(Context* context, const char* name) { context->m_name = name; }
 
 void context_destroy(Context* context) {
   if (!context) return;

@@ -81,6 +81,7 @@ void power_off(int status) {
   }
   console_break_lock();
   klog("PANIC: cpu %u: %s", me, message);
+  klog("context %s", context_name(this_cpu()->current));
   if (trace) {
     auto* frame = static_cast<u64*>(__builtin_frame_address(0));
     print_backtrace(u64(__builtin_return_address(0)), frame[0]);

@@ -116,8 +116,8 @@ void dump_frame(const TrapFrame& f) {
     power_off_code(kExitPanic);
   }
   const char* name = f.vector < 32 ? kExceptionNames[f.vector] : "interrupt";
-  klog("PANIC: cpu %u: %s (vector %lu, error %lx) in %s mode", cpu->id, name, f.vector, f.error,
-       (f.cs & 3) ? "user" : "kernel");
+  klog("PANIC: cpu %u: %s (vector %lu, error %lx) in %s mode, context %s", cpu->id, name,
+       f.vector, f.error, (f.cs & 3) ? "user" : "kernel", context_name(cpu->current));
   if (f.vector == 14) {
     u64 cr2 = read_cr2();
     klog("page fault at %lx (%s, %s)%s", cr2, (f.error & 2) ? "write" : "read",
@@ -241,8 +241,8 @@ void nmi(TrapFrame& f) {
   // NMIs carry the Backtrace IPI (the only NMI source the kernel sets up). The handler may run
   // while this CPU holds the console lock; the log then prints without it.
   PerCpu* cpu = this_cpu();
-  klog("cpu %u: backtrace (NMI) in %s mode, rip %lx", cpu->id, (f.cs & 3) ? "user" : "kernel",
-       f.rip);
+  klog("cpu %u: backtrace (NMI) in %s mode, context %s, rip %lx", cpu->id,
+       (f.cs & 3) ? "user" : "kernel", context_name(cpu->current), f.rip);
   if (!(f.cs & 3)) print_backtrace(f.rip, f.rbp);
   kentry::interrupt(kentry::Vector::IpiBacktrace, 0, nullptr);
 }
