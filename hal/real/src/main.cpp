@@ -158,7 +158,6 @@ extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
 
   idt_build();
   cpu_init(0, cpuid(1).ebx >> 24, u64(boot_stack_top));
-  for (auto** ctor = __init_array_start; ctor != __init_array_end; ++ctor) (*ctor)();
 
   acpi_init(si->rsdp_paddr);
   pic_disable();
@@ -177,6 +176,8 @@ extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
   g_cpus[0].online = 1;
   klog("cpu 0 online (apic id %u)", g_cpus[0].apic_id);
 
+  // Static constructors (core's, if it has any) run last, so they may use any HAL function.
+  for (auto** ctor = __init_array_start; ctor != __init_array_end; ++ctor) (*ctor)();
   BootInfo info{g_cmdline, initrd_phys, initrd_size, memory_bytes};
   kentry::boot(info);
 }
