@@ -1,0 +1,305 @@
+#include "core/kernel.h"
+
+#include "core/lib/print.h"
+#include "core/syscalls/dispatch.h"
+
+namespace tandem {
+
+[[noreturn]] void verify_failed(const char* expression, const char* file, int line) {
+  char message[256];
+  format(message, sizeof(message), "VERIFY(%s) failed at %s:%d", expression, file, line);
+  hal::panic(message);
+}
+
+CpuLockState* cpu_lock_state() {
+  // CpuLockState is the first member of Cpu, so the per-CPU pointer is also its address.
+  return static_cast<CpuLockState*>(hal::cpu_local());
+}
+
+Kernel::Kernel(const KernelConfig& config) : m_config(config) {
+  VERIFY(config.cpu_count >= 1 && config.cpu_count <= hal::kMaxCpus);
+  VERIFY(config.max_threads >= 2 && config.max_threads <= kMaxThreads);
+  m_futexes.set_mode(config.futex_mode);
+  for (u32 i = 0; i < config.cpu_count; ++i) {
+    Cpu* c = new (&cpu(i)) Cpu();
+    c->id = i;
+    c->kernel = this;
+  }
+}
+
+Kernel::~Kernel() {
+  for (u32 i = 0; i < m_thread_high_water; ++i) thread_slot(i)->~Thread();
+  for (u32 i = 0; i < m_process_high_water; ++i) process_slot(i)->~Process();
+  for (u32 i = 0; i < m_config.cpu_count; ++i) cpu(i).~Cpu();
+}
+
+Thread* Kernel::allocate_thread_slot() {
+  SpinLockGuard guard(m_table_lock);
+  // Idle threads do not count against the table limit users see.
+  Thread* thread = nullptr;
+  if (m_free_threads != nullptr) {
+    thread = m_free_threads;
+    m_free_threads = thread->next_free;
+    const u32 slot = thread->slot;
+    thread->~Thread();
+    thread = new (thread) Thread();
+    thread->slot = slot;
+  } else if (m_thread_high_water < kMaxThreads) {
+    const u32 slot = m_thread_high_water++;
+    thread = new (thread_slot(slot)) Thread();
+    thread->slot = slot;
+  } else {
+    return nullptr;
+  }
+  thread->kernel = this;
+  thread->state = ThreadState::Embryo;
+  return thread;
+}
+
+void Kernel::free_thread_slot(Thread* thread) {
+  VERIFY(thread->timer_cpu.peek() < 0 && !thread->wait_node.linked() && !thread->run_node.linked());
+  const bool counted = !thread->is_idle;
+  SpinLockGuard guard(m_table_lock);
+  thread->state = ThreadState::Free;
+  thread->next_free = m_free_threads;
+  m_free_threads = thread;
+  if (counted) m_live_threads.fetch_sub(1);
+}
+
+Result<Thread*> Kernel::create_thread(Process* process, void (*entry)(void*), void* arg) {
+  {
+    SpinLockGuard guard(m_table_lock);
+    if (m_live_threads.peek() + m_config.cpu_count >= m_config.max_threads) return Errno::kEAGAIN;
+  }
+  Thread* thread = allocate_thread_slot();
+  if (thread == nullptr) return Errno::kEAGAIN;
+  thread->entry = entry;
+  thread->entry_arg = arg;
+  thread->context = hal::context_create(&Kernel::thread_trampoline, thread);
+  if (thread->context == nullptr) {
+    {
+      SpinLockGuard guard(m_table_lock);
+      thread->state = ThreadState::Free;
+      thread->next_free = m_free_threads;
+      m_free_threads = thread;
+    }
+    return Errno::kENOMEM;
+  }
+  {
+    SpinLockGuard guard(m_table_lock);
+    // Kernel threads take no user-visible id, so the first user process is PID 1.
+    thread->tid = process != nullptr ? m_next_tid++ : 0;
+    m_live_threads.fetch_add(1);
+  }
+  if (process != nullptr) format(thread->name, sizeof(thread->name), "tid %u", thread->tid);
+  else format(thread->name, sizeof(thread->name), "kthread");
+  hal::context_set_name(thread->context, thread->name);
+  thread->process = process;
+  if (process != nullptr) {
+    SpinLockGuard guard(process->lock);
+    process->threads.push_back(thread);
+    ++process->live_threads;
+  }
+  return thread;
+}
+
+Result<Process*> Kernel::create_process() {
+  SpinLockGuard guard(m_table_lock);
+  Process* process = nullptr;
+  for (u32 i = 0; i < m_process_high_water; ++i) {
+    if (!process_slot(i)->in_use) {
+      process = process_slot(i);
+      process->~Process();
+      process = new (process) Process();
+      process->slot = i;
+      break;
+    }
+  }
+  if (process == nullptr) {
+    if (m_process_high_water >= m_config.max_threads) return Errno::kEAGAIN;
+    const u32 slot = m_process_high_water++;
+    process = new (process_slot(slot)) Process();
+    process->slot = slot;
+  }
+  process->in_use = true;
+  process->kernel = this;
+  process->pid = 0;  // the first thread's tid, assigned by the caller
+  m_live_processes.fetch_add(1);
+  return process;
+}
+
+void Kernel::destroy_process(Process* process) {
+  SpinLockGuard guard(m_table_lock);
+  process->in_use = false;
+  m_live_processes.fetch_sub(1);
+}
+
+void Kernel::init_thread_entry(void* arg) {
+  auto* kernel = static_cast<Kernel*>(arg);
+  kernel->m_config.init(*kernel, kernel->m_config.init_arg);
+}
+
+void Kernel::user_thread_entry(void* arg) {
+  auto* thread = static_cast<Thread*>(arg);
+  hal::enter_user(thread->start_frame);
+}
+
+Result<Thread*> Kernel::create_user_thread(Process* process, const hal::UserFrame& frame) {
+  Thread* thread = TRY(create_thread(process, &Kernel::user_thread_entry, nullptr));
+  thread->entry_arg = thread;
+  thread->start_frame = frame;
+  return thread;
+}
+
+Result<Process*> Kernel::spawn_user(AddressSpace* space, const hal::UserFrame& frame) {
+  Process* process = TRY(create_process());
+  process->address_space = space;
+  auto thread_or_error = create_user_thread(process, frame);
+  if (thread_or_error.is_error()) {
+    process->address_space = nullptr;
+    destroy_process(process);
+    return thread_or_error.error();
+  }
+  Thread* thread = thread_or_error.value();
+  process->pid = thread->tid;
+  make_runnable(thread);
+  return process;
+}
+
+Thread* Kernel::thread_by_tid(u32 tid) {
+  SpinLockGuard guard(m_table_lock);
+  for (u32 i = 0; i < m_thread_high_water; ++i) {
+    Thread* t = thread_slot(i);
+    if (t->tid == tid && t->state != ThreadState::Free && !t->is_idle) return t;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPUs and entry points
+// ---------------------------------------------------------------------------------------------
+
+[[noreturn]] void Kernel::cpu_main(u32 cpu_id) {
+  Cpu& c = cpu(cpu_id);
+  hal::cpu_local_set(&c);
+  Thread* idle = allocate_thread_slot();
+  VERIFY(idle != nullptr);
+  idle->is_idle = true;
+  idle->tid = 0;
+  idle->context = hal::context_adopt_current();
+  idle->state = ThreadState::Running;
+  idle->on_cpu.poke(true);
+  idle->cpu = cpu_id;
+  idle->switched_in_at = hal::monotonic_ns();
+  c.idle_thread = idle;
+  c.current = idle;
+  c.idle.store(true);
+  c.online = true;
+  reprogram_timer(c);
+  if (cpu_id == 0 && m_config.init != nullptr) {
+    auto init = create_thread(nullptr, &Kernel::init_thread_entry, this);
+    VERIFY(init.ok());
+    make_runnable(init.value());
+  }
+  idle_loop();
+}
+
+void Kernel::on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user) {
+  (void)irq;
+  Cpu& c = this_cpu();
+  switch (vector) {
+    case kentry::Vector::Timer:
+      on_timer(c);
+      break;
+    case kentry::Vector::IpiReschedule:
+      ++c.stats.ipis_received;
+      c.need_resched = true;
+      break;
+    case kentry::Vector::IpiTlbShootdown:
+    case kentry::Vector::IpiBacktrace:
+    case kentry::Vector::Device:
+      ++c.stats.ipis_received;
+      break;
+  }
+  if (user != nullptr) return_to_user(*user);
+}
+
+void Kernel::return_to_user(hal::UserFrame& frame) {
+  (void)frame;
+  for (;;) {
+    Thread* self = current_thread();
+    if (self->kill_pending.load(MemoryOrder::Relaxed)) {
+      hal::irq_enable();
+      exit_thread(self->process != nullptr ? self->process->exit_status : 0);
+    }
+    if (!this_cpu().need_resched) break;
+    yield();
+  }
+  // No kernel lock may be held on the way back to user mode.
+  VERIFY(this_cpu().locks.depth == 0);
+}
+
+const char* Kernel::check_quiescent_invariants() {
+  for (u32 i = 0; i < m_config.cpu_count; ++i) {
+    Cpu& c = cpu(i);
+    if (!c.online) continue;
+    if (c.locks.depth != 0) return "a CPU holds a kernel lock while quiescent";
+    if (c.run_queue.size() != c.run_length.peek()) return "run queue length out of sync";
+    bool bad = false;
+    c.run_queue.for_each([&](Thread* t) { bad |= t->state != ThreadState::Ready; });
+    if (bad) return "a thread on a run queue is not ready";
+    if (c.current != c.idle_thread) return "a quiescent CPU is not running its idle thread";
+    if (c.switched_from != nullptr) return "a context switch was left unfinished";
+  }
+  return nullptr;
+}
+
+}  // namespace tandem
+
+// -------------------------------------------------------------------------------------------------
+// kentry: the HAL's way in
+// -------------------------------------------------------------------------------------------------
+
+namespace kentry {
+
+using tandem::Kernel;
+
+[[noreturn]] void cpu_main(void* kernel, hal::u32 cpu) { static_cast<Kernel*>(kernel)->cpu_main(cpu); }
+
+void syscall(hal::UserFrame& frame) {
+  Kernel& kernel = *Kernel::this_cpu().kernel;
+  ++Kernel::this_cpu().stats.syscalls;
+  tandem::dispatch_syscall(kernel, frame);
+  kernel.return_to_user(frame);
+}
+
+void interrupt(Vector vector, hal::u32 irq, hal::UserFrame* user) {
+  Kernel::this_cpu().kernel->on_interrupt(vector, irq, user);
+}
+
+bool page_fault(hal::u64 address, hal::u32 access) {
+  tandem::Thread* thread = Kernel::current_thread();
+  if (thread == nullptr || thread->process == nullptr || thread->process->address_space == nullptr)
+    return false;
+  return thread->process->address_space->handle_fault(address, access);
+}
+
+void user_fault(UserFault fault, hal::u64 address, hal::UserFrame& frame) {
+  // Signals arrive with the syscall-surface work; until then a fault kills the process with
+  // the signal a Linux kernel would send, reported as a wait status.
+  Kernel& kernel = *Kernel::this_cpu().kernel;
+  int signal = 11;
+  switch (fault) {
+    case UserFault::Segv: signal = 11; break;
+    case UserFault::Bus: signal = 7; break;
+    case UserFault::Ill: signal = 4; break;
+    case UserFault::Fpe: signal = 8; break;
+    case UserFault::Trap: signal = 5; break;
+  }
+  tandem::klog("pid %u: fatal signal %d at ip %lx (address %lx)",
+               Kernel::current_thread()->process ? Kernel::current_thread()->process->pid : 0u, signal,
+               frame.rip, address);
+  kernel.exit_group(signal);
+}
+
+}  // namespace kentry

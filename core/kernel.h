@@ -1,0 +1,137 @@
+// The kernel instance. All state hangs off one Kernel object reached through each CPU's
+// hal::cpu_local(): the booted kernel has one, the simulator builds and discards one per
+// schedule or fuzz input. Construction touches only a few cache lines: thread and process
+// slots are initialised when first used, so a fresh kernel costs microseconds.
+#pragma once
+
+#include <hal.h>
+
+#include "core/futex/futex.h"
+#include "core/lib/heap.h"
+#include "core/lib/result.h"
+#include "core/proc/cpu.h"
+#include "core/proc/thread.h"
+
+#ifndef TANDEM_MAX_THREADS
+#define TANDEM_MAX_THREADS 1024  // set by the build: TANDEM_MAX_THREADS
+#endif
+
+namespace tandem {
+
+inline constexpr u32 kMaxThreads = TANDEM_MAX_THREADS;
+inline constexpr u64 kTickNs = 10'000'000;  // 100 Hz
+
+struct KernelConfig {
+  u32 cpu_count = 1;
+  u32 max_threads = kMaxThreads;  // at most kMaxThreads; a smaller table for tests
+  FutexMode futex_mode = FutexMode::Blocking;
+  bool tickless_idle = true;
+  // The first kernel thread, started on CPU 0 once it is up: it builds PID 1.
+  void (*init)(class Kernel& kernel, void* arg) = nullptr;
+  void* init_arg = nullptr;
+};
+
+class Kernel {
+ public:
+  explicit Kernel(const KernelConfig& config);
+  ~Kernel();
+  TANDEM_NONCOPYABLE(Kernel);
+
+  const KernelConfig& config() const { return m_config; }
+  Heap& heap() { return m_heap; }
+  FutexTable& futexes() { return m_futexes; }
+  Cpu& cpu(u32 id) { return reinterpret_cast<Cpu*>(m_cpu_storage)[id]; }
+
+  // Threads and processes.
+  Result<Thread*> create_thread(Process* process, void (*entry)(void*), void* arg);
+  Result<Process*> create_process();
+  // Builds a process whose first thread enters user mode with `frame`, and makes it runnable.
+  Result<Process*> spawn_user(AddressSpace* space, const hal::UserFrame& frame);
+  // A new thread of `process` that enters user mode with `frame` once made runnable.
+  Result<Thread*> create_user_thread(Process* process, const hal::UserFrame& frame);
+  Thread* thread_by_tid(u32 tid);
+  u32 live_threads() const { return m_live_threads.peek(); }
+  u32 live_processes() const { return m_live_processes.peek(); }
+
+  // Scheduling (core/proc/scheduler.cpp).
+  void make_runnable(Thread* thread);  // Embryo -> Ready
+  void prepare_to_sleep();             // Running -> Sleeping, before queueing on something
+  void block();                        // Sleeping -> Blocked -> switch away (returns when woken)
+  bool wake(Thread* thread, WakeReason reason);
+  void yield();
+  [[noreturn]] void exit_current_thread(i32 code);
+  // join: waits until `thread` exited. The caller holds a reference (retain) until release.
+  void join(Thread* thread);
+  void retain(Thread* thread) { thread->refs.fetch_add(1); }
+  void release(Thread* thread);
+  void arm_timer(u64 deadline_ns);  // for the current thread
+  void cancel_timer(Thread* thread);
+  void sleep_until(u64 deadline_ns);  // monotonic; returns early when killed
+
+  // Entry points from the HAL (core/kernel.cpp).
+  [[noreturn]] void cpu_main(u32 cpu_id);
+  void on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user);
+  void return_to_user(hal::UserFrame& frame);
+
+  // Process exit (core/proc/process.cpp).
+  [[noreturn]] void exit_thread(i32 code);        // exit(2)
+  [[noreturn]] void exit_group(i32 status_word);  // exit_group(2) and fatal signals
+
+  // Calls f(thread) for every thread slot in use (not idle threads), for reports and checks.
+  template <typename F>
+  void for_each_thread(F&& f) {
+    for (u32 i = 0; i < m_thread_high_water; ++i) {
+      Thread* t = thread_slot(i);
+      if (t->state != ThreadState::Free && !t->is_idle) f(t);
+    }
+  }
+
+  // Checks the kernel's own invariants when every CPU is quiescent. Returns null when they
+  // hold, or a description of the first broken one.
+  const char* check_quiescent_invariants();
+
+  // The running CPU's state.
+  static Cpu& this_cpu() { return *static_cast<Cpu*>(hal::cpu_local()); }
+  static Thread* current_thread() { return this_cpu().current; }
+
+ private:
+  friend struct SchedulerImpl;
+  Thread* allocate_thread_slot();
+  void free_thread_slot(Thread* thread);
+  void reap(Thread* thread);
+  void destroy_process(Process* process);
+
+  // Scheduler internals.
+  void switch_away(Thread* prev, bool requeue, bool prev_exited = false);
+  void finish_switch();
+  Thread* pick_next(Cpu& cpu);
+  void enqueue(Thread* thread, Cpu& target, bool may_ipi);
+  void reprogram_timer(Cpu& cpu);
+  void on_timer(Cpu& cpu);
+  static void thread_trampoline(void* arg);
+  static void user_thread_entry(void* arg);
+  static void init_thread_entry(void* arg);
+  [[noreturn]] void idle_loop();
+  bool any_work(Cpu& self);
+  u32 steal_keep(Cpu& victim);
+
+  KernelConfig m_config;
+  Heap m_heap;
+  FutexTable m_futexes{*this};
+  alignas(Cpu) u8 m_cpu_storage[sizeof(Cpu) * hal::kMaxCpus];  // cpu_count constructed
+
+  SpinLock m_table_lock{LockRank::Process};
+  Atomic<u32> m_live_threads{0};
+  Atomic<u32> m_live_processes{0};
+  u32 m_next_tid = 1;          // guarded by m_table_lock
+  u32 m_thread_high_water = 0;  // slots [0, high water) have been constructed
+  Thread* m_free_threads = nullptr;  // free slots, linked through next_free
+  u32 m_process_high_water = 0;
+  alignas(Thread) u8 m_thread_storage[sizeof(Thread) * kMaxThreads];
+  alignas(Process) u8 m_process_storage[sizeof(Process) * kMaxThreads];
+
+  Thread* thread_slot(u32 i) { return reinterpret_cast<Thread*>(m_thread_storage) + i; }
+  Process* process_slot(u32 i) { return reinterpret_cast<Process*>(m_process_storage) + i; }
+};
+
+}  // namespace tandem

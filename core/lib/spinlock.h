@@ -1,0 +1,103 @@
+// Ticket spinlock with an interrupt-saving guard, lock ranks and per-CPU bookkeeping.
+//
+// Every kernel spinlock disables interrupts while held: a lock taken by an interrupt handler
+// can then never deadlock against the code it interrupted, and there is one rule to remember.
+// Locks have a rank; a CPU must take them in increasing rank order. The order is checked in
+// debug and simulator builds, so a lock-order inversion shows up as a failing schedule
+// instead of a rare deadlock.
+#pragma once
+
+#include "core/lib/assert.h"
+#include "core/lib/atomic.h"
+#include "core/lib/types.h"
+
+namespace tandem {
+
+enum class LockRank : u8 {
+  None = 0,        // not checked
+  Process = 10,
+  Wait = 20,          // futex buckets and wait queues
+  AddressSpace = 22,  // a futex wait reads user memory, which may fault, under its bucket lock
+  Timer = 25,         // timer expiry wakes threads while holding the timer queue
+  Thread = 30,
+  RunQueue = 40,
+  Heap = 60,
+  PhysicalMemory = 65,
+  Console = 70,
+};
+
+// What one CPU holds. core/ keeps one per CPU; see cpu_lock_state().
+struct CpuLockState {
+  static constexpr u32 kMaxDepth = 16;
+  u32 depth = 0;
+  LockRank ranks[kMaxDepth] = {};
+};
+// The running CPU's lock state, or null before the CPU is set up.
+CpuLockState* cpu_lock_state();
+
+class SpinLock {
+ public:
+  constexpr explicit SpinLock(LockRank rank = LockRank::None) : m_rank(rank) {}
+  TANDEM_NONCOPYABLE(SpinLock);
+
+  // Raw operations: the caller has disabled interrupts. Prefer SpinLockGuard.
+  void acquire();
+  // For a second lock of the same rank taken in a fixed (address) order: skips the rank check.
+  void acquire_nested();
+  void release();
+  bool try_acquire();
+  bool is_locked() const { return m_owner_cpu.peek() != kNoOwner; }
+  bool held_by_current_cpu() const { return m_owner_cpu.peek() == hal::cpu_id(); }
+  LockRank rank() const { return m_rank; }
+
+ private:
+  static constexpr u32 kNoOwner = ~0u;
+  void note_acquired(bool check_rank = true);
+  void note_released();
+
+  Atomic<u32> m_next_ticket{0};
+  Atomic<u32> m_now_serving{0};
+  Atomic<u32> m_owner_cpu{kNoOwner};
+  LockRank m_rank;
+};
+
+class [[nodiscard]] SpinLockGuard {
+ public:
+  explicit SpinLockGuard(SpinLock& lock) : m_lock(&lock), m_flags(hal::irq_save()) { lock.acquire(); }
+  ~SpinLockGuard() { unlock(); }
+  TANDEM_NONCOPYABLE(SpinLockGuard);
+
+  void unlock() {
+    if (m_lock == nullptr) return;
+    m_lock->release();
+    m_lock = nullptr;
+    hal::irq_restore(m_flags);
+  }
+
+ private:
+  SpinLock* m_lock;
+  hal::IrqFlags m_flags;
+};
+
+// Data reachable only while its lock is held.
+template <typename T>
+class SpinLockProtected {
+ public:
+  template <typename... Args>
+  explicit SpinLockProtected(LockRank rank, Args&&... args) : m_lock(rank), m_value(forward<Args>(args)...) {}
+
+  template <typename F>
+  decltype(auto) with(F&& f) {
+    SpinLockGuard guard(m_lock);
+    return f(m_value);
+  }
+  SpinLock& lock() { return m_lock; }
+  // For invariant checks when the system is quiescent.
+  T& unsafe_get() { return m_value; }
+
+ private:
+  SpinLock m_lock;
+  T m_value;
+};
+
+}  // namespace tandem

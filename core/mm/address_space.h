@@ -1,0 +1,90 @@
+// Address spaces: the user half of a process's memory, as a list of mappings (VMAs) over
+// memory objects, with pages filled in on demand by the page-fault handler.
+#pragma once
+
+#include <hal.h>
+
+#include "core/lib/heap.h"
+#include "core/lib/list.h"
+#include "core/lib/result.h"
+#include "core/lib/spinlock.h"
+
+namespace tandem {
+
+class Kernel;
+
+// A memory object: the pages behind one or more mappings. Anonymous objects start empty and
+// get zeroed pages on first touch. Shared mappings of one object see the same pages, and
+// shared futexes on them are keyed by (object, offset).
+struct VmObject {
+  struct Page {
+    ListNode node;
+    u64 index;
+    u64 phys;
+  };
+  u32 refs = 1;
+  u64 size = 0;  // bytes
+  IntrusiveList<Page, &Page::node> pages;  // guarded by the owning address space lock
+
+  u64 find(u64 index) const;
+};
+
+enum MapFlags : u32 {
+  kMapShared = 1u << 0,
+  kMapPrivate = 1u << 1,
+};
+
+struct Vma {
+  ListNode node;
+  u64 start;
+  u64 end;
+  u32 prot;   // hal::PageFlags
+  u32 flags;  // MapFlags
+  VmObject* object;
+  u64 object_offset;
+};
+
+// What a futex word is identified by: a private key names (address space, address); a shared
+// key on a shared mapping names (memory object, offset), so it matches across address spaces.
+struct FutexKey {
+  u64 space_or_object = 0;
+  u64 address_or_offset = 0;
+  u32 kind = 0;  // 1: private, 2: shared on a private mapping, 3: shared object
+  bool operator==(const FutexKey& other) const {
+    return space_or_object == other.space_or_object &&
+           address_or_offset == other.address_or_offset && kind == other.kind;
+  }
+};
+
+class AddressSpace {
+ public:
+  static Result<AddressSpace*> create(Kernel& kernel);
+  void destroy();  // unmaps and frees everything; must not be active on any CPU
+
+  // Maps anonymous zero-filled memory at a fixed page-aligned address.
+  Result<void> map_anonymous(u64 address, u64 length, u32 prot, u32 flags);
+  Result<void> unmap(u64 address, u64 length);
+
+  // Resolves a fault on `address`; false when it is not a valid access.
+  bool handle_fault(u64 address, u32 access);
+
+  Result<FutexKey> futex_key(u64 address, bool shared);
+
+  hal::PageTable* page_table() const { return m_page_table; }
+  usize vma_count() const { return m_vmas.size(); }
+
+ // Use create(); public only so the kernel heap can construct it.
+  AddressSpace(Kernel& kernel, hal::PageTable* table) : m_kernel(kernel), m_page_table(table) {}
+
+ private:
+  Vma* find_vma(u64 address);
+  void release_object(VmObject* object);
+  void unmap_range_locked(u64 start, u64 end);
+
+  Kernel& m_kernel;
+  hal::PageTable* m_page_table;
+  SpinLock m_lock{LockRank::AddressSpace};
+  IntrusiveList<Vma, &Vma::node> m_vmas;  // sorted by start, guarded by m_lock
+};
+
+}  // namespace tandem

@@ -1,0 +1,101 @@
+// Threads, processes and wait queues.
+#pragma once
+
+#include <hal.h>
+
+#include "core/lib/atomic.h"
+#include "core/lib/list.h"
+#include "core/lib/spinlock.h"
+#include "core/mm/address_space.h"
+
+namespace tandem {
+
+class Kernel;
+struct Process;
+struct FutexBucket;
+
+// A thread's life: Embryo (being built) -> Ready (on a run queue) <-> Running (on a CPU) ->
+// Sleeping (announced it will block; a wake-up now just cancels the sleep) -> Blocked
+// (switched away; a wake-up puts it on a run queue) -> ... -> Exited (switched away for the
+// last time; the next thread on that CPU reaps it).
+enum class ThreadState : u8 { Free, Embryo, Ready, Running, Sleeping, Blocked, Exited };
+
+const char* thread_state_name(ThreadState state);
+
+// Why a blocked thread was woken, when it matters to the code that blocked.
+enum WakeReason : u8 { kWakeNormal = 0, kWakeTimeout = 1, kWakeKill = 2 };
+
+struct Thread {
+  u32 tid = 0;
+  u32 slot = 0;
+  Kernel* kernel = nullptr;
+  Process* process = nullptr;
+  hal::Context* context = nullptr;
+  void (*entry)(void*) = nullptr;
+  void* entry_arg = nullptr;
+  bool is_idle = false;
+  char name[16] = {};
+  // References: one for being alive (dropped when reaped), one per joiner.
+  Atomic<u32> refs{1};
+
+  // Scheduling. `state` is guarded by `lock`; `on_cpu` is true from the moment a CPU picks the
+  // thread until the switch away from it has completed (see Scheduler::finish_switch).
+  SpinLock lock{LockRank::Thread};
+  ThreadState state = ThreadState::Free;
+  Atomic<bool> on_cpu{false};
+  u32 cpu = 0;
+  ListNode run_node;
+
+  // Waiting: one thing at a time, a futex bucket or a wait queue.
+  ListNode wait_node;
+  FutexKey futex_key;
+  u32 futex_bitset = 0;
+  FutexBucket* futex_bucket = nullptr;  // guarded by that bucket's lock
+
+  // A deadline timer on one CPU's timer queue (timer_cpu < 0: not armed).
+  ListNode timer_node;
+  u64 timer_deadline = 0;
+  Atomic<i32> timer_cpu{-1};  // written under that CPU's timer lock
+  Atomic<u8> wake_reason{kWakeNormal};
+
+  // exit_group and fatal signals ask the thread to exit at its next return to user mode.
+  Atomic<bool> kill_pending{false};
+
+  // User-mode state.
+  hal::UserFrame start_frame{};
+  u64 clear_child_tid = 0;
+  ListNode process_node;
+
+  // Join: `exited` is set once, under exit_queue's lock, and joiners wait on exit_queue.
+  struct {
+    SpinLock lock{LockRank::Wait};
+    IntrusiveList<Thread, &Thread::wait_node> waiters;
+  } exit_queue;
+  bool exited = false;
+  i32 exit_code = 0;
+
+  u64 runtime_ns = 0;
+  u64 switched_in_at = 0;
+  Thread* next_free = nullptr;  // in the kernel's free slot list
+};
+
+struct Process {
+  u32 pid = 0;
+  u32 slot = 0;
+  Kernel* kernel = nullptr;
+  AddressSpace* address_space = nullptr;
+  SpinLock lock{LockRank::Process};
+  IntrusiveList<Thread, &Thread::process_node> threads;  // guarded by lock
+  u32 live_threads = 0;                                   // guarded by lock
+  bool exiting = false;                                   // exit_group ran
+  i32 exit_status = 0;                                    // wait(2) status word
+  bool in_use = false;
+};
+
+// Threads waiting for something that is not a futex word.
+struct WaitQueue {
+  SpinLock lock{LockRank::Wait};
+  IntrusiveList<Thread, &Thread::wait_node> waiters;
+};
+
+}  // namespace tandem

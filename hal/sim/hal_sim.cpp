@@ -1,0 +1,356 @@
+// hal/sim: the HAL contract implemented on the simulated machine of sim/cpus.
+#include <hal.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstring>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "hal/sim/sim_hal.h"
+#include "hal/sim/user.h"
+#include "sim/cpus/machine.h"
+
+namespace hal {
+
+// A kernel context: its own fiber, or the CPU's boot fiber it adopted.
+struct Context {
+  sim::Fiber own;
+  sim::Fiber* fiber = nullptr;
+  size_t live_index = 0;
+  std::string name;
+};
+
+// The software MMU: a four-level radix tree over 48-bit user addresses, like x86-64's.
+struct PageTable {
+  static constexpr uint64_t kPresent = 1ull << 63;
+  struct Level {
+    void* slots[512] = {};
+  };
+  Level root;
+  size_t mapped = 0;
+};
+
+}  // namespace hal
+
+namespace sim {
+
+namespace {
+
+struct SimHal {
+  std::vector<hal::Context*> live;  // contexts created during the current run
+};
+thread_local SimHal t_hal;
+
+Machine& machine() {
+  Machine* m = Machine::current();
+  if (m == nullptr) {
+    std::fprintf(stderr, "sim: a HAL call outside a simulation run\n");
+    std::abort();
+  }
+  return *m;
+}
+
+void cleanup(void*) {
+  for (hal::Context* c : t_hal.live) {
+    if (c->fiber == &c->own) machine().stacks().give(c->own.stack);
+    delete c;
+  }
+  t_hal.live.clear();
+}
+
+uint64_t* leaf(hal::PageTable* table, uint64_t virt, bool create) {
+  void** slots = table->root.slots;
+  for (int level = 3; level > 0; --level) {
+    const size_t index = (virt >> (12 + 9 * level)) & 511;
+    if (slots[index] == nullptr) {
+      if (!create) return nullptr;
+      slots[index] = new hal::PageTable::Level();
+    }
+    slots = static_cast<hal::PageTable::Level*>(slots[index])->slots;
+  }
+  return reinterpret_cast<uint64_t*>(&slots[(virt >> 12) & 511]);
+}
+
+void free_level(hal::PageTable::Level* level, int depth) {
+  if (depth > 0) {
+    for (void* child : level->slots) {
+      if (child != nullptr) free_level(static_cast<hal::PageTable::Level*>(child), depth - 1);
+    }
+  }
+  delete level;
+}
+
+// Translates a user address for an access; null when it is not mapped with that permission.
+void* translate(uint64_t virt, uint32_t need) {
+  auto* table = static_cast<hal::PageTable*>(machine().cpu().page_table);
+  if (table == nullptr || virt >= hal::kUserTop) return nullptr;
+  uint64_t* entry = leaf(table, virt, false);
+  if (entry == nullptr || (*entry & hal::PageTable::kPresent) == 0) return nullptr;
+  const uint32_t flags = static_cast<uint32_t>(*entry & 7);
+  if ((flags & need) != need) return nullptr;
+  const uint64_t phys = *entry & 0x000f'ffff'ffff'f000ull;
+  return static_cast<uint8_t*>(machine().phys_to_virt(phys)) + (virt & 0xfff);
+}
+
+// Translates, offering a miss to the kernel's page-fault handler once.
+void* translate_or_fault(uint64_t virt, uint32_t need) {
+  void* p = translate(virt, need);
+  if (p != nullptr) return p;
+  const uint32_t access = (need & hal::kPageWrite) ? kentry::kFaultWrite : kentry::kFaultRead;
+  if (!kentry::page_fault(virt, access)) return nullptr;
+  return translate(virt, need);
+}
+
+bool copy_user(uint64_t user, void* kernel, size_t length, bool to_user) {
+  if (user + length < user || user + length > hal::kUserTop) return false;
+  auto* bytes = static_cast<uint8_t*>(kernel);
+  while (length > 0) {
+    const size_t chunk = std::min<size_t>(length, hal::kPageSize - (user & 0xfff));
+    void* p = translate_or_fault(user, to_user ? hal::kPageWrite : hal::kPageRead);
+    if (p == nullptr) return false;
+    if (to_user) std::memcpy(p, bytes, chunk); else std::memcpy(bytes, p, chunk);
+    user += chunk;
+    bytes += chunk;
+    length -= chunk;
+  }
+  return true;
+}
+
+kentry::Vector vector_of(uint32_t bit) {
+  switch (bit) {
+    case kIrqTimer: return kentry::Vector::Timer;
+    case kIrqReschedule: return kentry::Vector::IpiReschedule;
+    case kIrqTlb: return kentry::Vector::IpiTlbShootdown;
+    default: return kentry::Vector::IpiBacktrace;
+  }
+}
+
+}  // namespace
+
+void point(hal::Point kind) { Machine::current()->point(kind); }
+
+void install_hal(Machine& m) {
+  t_hal.live.clear();
+  m.set_cleanup(&cleanup, nullptr);
+}
+
+void deliver_interrupt(uint32_t bit) {
+  Fiber* fiber = machine().running_fiber();
+  hal::UserFrame* user = nullptr;
+  const bool was_user = fiber->in_user;
+  if (was_user) {
+    user = &static_cast<User*>(fiber->user)->frame();
+    fiber->in_user = false;
+  }
+  kentry::interrupt(vector_of(bit), 0, user);
+  fiber->in_user = was_user;
+}
+
+}  // namespace sim
+
+// -------------------------------------------------------------------------------------------------
+// The contract
+// -------------------------------------------------------------------------------------------------
+
+namespace hal {
+
+using sim::machine;
+
+u32 cpu_id() { return machine().cpu_id(); }
+u32 cpu_count() { return machine().config().cpus; }
+
+IrqFlags irq_save() {
+  sim::SimCpu& c = machine().cpu();
+  const IrqFlags previous = c.irq_enabled ? 1 : 0;
+  c.irq_enabled = false;
+  return previous;
+}
+void irq_restore(IrqFlags flags) {
+  if (flags != 0) irq_enable(); else machine().cpu().irq_enabled = false;
+}
+void irq_enable() {
+  machine().point(Point::Hal);
+  machine().irq_enable();
+}
+void irq_disable() { machine().cpu().irq_enabled = false; }
+bool irq_enabled() { return machine().cpu().irq_enabled; }
+
+void cpu_idle_wait() {
+  if (machine().cpu().irq_enabled) panic("cpu_idle_wait with interrupts enabled");
+  machine().idle_wait();
+}
+void cpu_relax() { machine().point(Point::Relax); }
+
+void cpu_local_set(void* p) { machine().cpu().local = p; }
+void* cpu_local() {
+  sim::Machine* m = sim::Machine::current();
+  return m != nullptr ? m->cpu().local : nullptr;
+}
+
+void send_ipi(u32 cpu, Ipi kind) {
+  sim::Machine& m = machine();
+  m.point(Point::Hal);
+  if (cpu >= m.config().cpus) panic("IPI to a CPU that does not exist");
+  const uint32_t bit = kind == Ipi::Reschedule ? sim::kIrqReschedule
+                       : kind == Ipi::TlbShootdown ? sim::kIrqTlb
+                                                   : sim::kIrqBacktrace;
+  m.raise(cpu, bit);
+}
+
+[[noreturn]] void panic(const char* message) {
+  sim::Machine* m = sim::Machine::current();
+  if (m == nullptr) {
+    std::fprintf(stderr, "kernel panic outside a simulation: %s\n", message);
+    std::abort();
+  }
+  m->fail(sim::Outcome::Panic, std::string("kernel panic: ") + message);
+}
+
+void shutdown(int wait_status) { machine().shutdown(wait_status); }
+void start_secondary_cpus(void*) {}
+
+void console_write(const char* bytes, size_t length) { machine().console(bytes, length); }
+size_t console_read(char*, size_t) { return 0; }
+
+void random_bytes(void* out, size_t length) {
+  auto* bytes = static_cast<uint8_t*>(out);
+  for (size_t i = 0; i < length; ++i) bytes[i] = static_cast<uint8_t>(machine().rng().next());
+}
+
+u64 monotonic_ns() {
+  machine().point(Point::Hal);
+  return machine().now();
+}
+u64 realtime_ns() {
+  // Virtual wall clock: 2026-01-01T00:00:00Z at boot.
+  constexpr u64 kEpoch = 1767225600ull * 1'000'000'000ull;
+  return kEpoch + monotonic_ns();
+}
+void timer_set_deadline(u64 deadline_ns) {
+  machine().point(Point::Hal);
+  machine().set_timer(deadline_ns);
+}
+
+Context* context_create(void (*entry)(void* arg), void* arg) {
+  sim::Machine& m = machine();
+  auto* c = new Context();
+  c->own.stack = m.stacks().take();
+  if (c->own.stack == nullptr) {
+    delete c;
+    return nullptr;
+  }
+  c->own.stack_size = m.stacks().stack_size();
+  c->own.body = entry;
+  c->own.arg = arg;
+  sim::fiber_prepare(c->own);
+  c->fiber = &c->own;
+  c->live_index = sim::t_hal.live.size();
+  sim::t_hal.live.push_back(c);
+  m.register_fiber(c->own, nullptr);
+  return c;
+}
+
+Context* context_adopt_current() {
+  auto* c = new Context();
+  c->fiber = machine().running_fiber();
+  c->live_index = sim::t_hal.live.size();
+  sim::t_hal.live.push_back(c);
+  return c;
+}
+
+void context_set_name(Context* context, const char* name) {
+  if (context != nullptr) machine().name_fiber(*context->fiber, name);
+}
+
+void context_destroy(Context* context) {
+  if (context == nullptr) return;
+  if (context->fiber == machine().running_fiber()) panic("destroying the running context");
+  auto& live = sim::t_hal.live;
+  live[context->live_index] = live.back();
+  live[context->live_index]->live_index = context->live_index;
+  live.pop_back();
+  if (context->fiber == &context->own) machine().stacks().give(context->own.stack);
+  delete context;
+}
+
+void context_switch(Context* from, Context* to) {
+  sim::Machine& m = machine();
+  if (from->fiber != m.running_fiber()) panic("context_switch from a context that is not running");
+  m.switch_context(*from->fiber, *to->fiber);
+}
+
+void set_fs_base(u64 value) { machine().cpu().fs_base = value; }
+u64 get_fs_base() { return machine().cpu().fs_base; }
+
+[[noreturn]] void enter_user(const UserFrame& frame) { sim::run_user_entry(frame); }
+
+u64 phys_alloc_page() { return machine().alloc_page(); }
+void phys_free_page(u64 phys) { machine().free_page(phys); }
+void* phys_to_virt(u64 phys) {
+  if (!machine().is_ram(phys)) panic("phys_to_virt of an address that is not RAM");
+  return machine().phys_to_virt(phys);
+}
+
+PageTable* pt_create() { return new PageTable(); }
+void pt_destroy(PageTable* table) {
+  if (table == nullptr) return;
+  for (void* child : table->root.slots) {
+    if (child != nullptr) sim::free_level(static_cast<PageTable::Level*>(child), 2);
+  }
+  delete table;
+}
+bool pt_map(PageTable* table, u64 virt, u64 phys, u32 flags) {
+  machine().point(Point::Hal);
+  uint64_t* entry = sim::leaf(table, virt, true);
+  if ((*entry & PageTable::kPresent) == 0) ++table->mapped;
+  *entry = PageTable::kPresent | (phys & ~0xfffull) | (flags & 7);
+  return true;
+}
+u64 pt_unmap(PageTable* table, u64 virt) {
+  machine().point(Point::Hal);
+  uint64_t* entry = sim::leaf(table, virt, false);
+  if (entry == nullptr || (*entry & PageTable::kPresent) == 0) return 0;
+  const u64 phys = *entry & 0x000f'ffff'ffff'f000ull;
+  *entry = 0;
+  --table->mapped;
+  return phys;
+}
+bool pt_protect(PageTable* table, u64 virt, u32 flags) {
+  machine().point(Point::Hal);
+  uint64_t* entry = sim::leaf(table, virt, false);
+  if (entry == nullptr || (*entry & PageTable::kPresent) == 0) return false;
+  *entry = (*entry & ~7ull) | (flags & 7);
+  return true;
+}
+bool pt_query(PageTable* table, u64 virt, u64* phys, u32* flags) {
+  uint64_t* entry = sim::leaf(table, virt, false);
+  if (entry == nullptr || (*entry & PageTable::kPresent) == 0) return false;
+  if (phys != nullptr) *phys = *entry & 0x000f'ffff'ffff'f000ull;
+  if (flags != nullptr) *flags = static_cast<u32>(*entry & 7);
+  return true;
+}
+void pt_activate(PageTable* table) { machine().cpu().page_table = table; }
+void tlb_flush_local(u64, u64) {}
+
+bool copy_from_user(void* dst, u64 user_src, size_t length) {
+  machine().point(Point::Hal);
+  return sim::copy_user(user_src, dst, length, false);
+}
+bool copy_to_user(u64 user_dst, const void* src, size_t length) {
+  machine().point(Point::Hal);
+  return sim::copy_user(user_dst, const_cast<void*>(src), length, true);
+}
+bool user_cmpxchg32(u64 user_addr, u32 expected, u32 desired, u32* seen) {
+  machine().point(Point::Hal);
+  if ((user_addr & 3) != 0) return false;
+  auto* p = static_cast<u32*>(sim::translate_or_fault(user_addr, kPageWrite));
+  if (p == nullptr) return false;
+  *seen = *p;
+  if (*p == expected) *p = desired;
+  return true;
+}
+
+}  // namespace hal

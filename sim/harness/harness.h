@@ -1,0 +1,60 @@
+// The harness: puts a fresh kernel instance on a simulated machine, starts a scenario's user
+// program as PID 1, runs one schedule and checks what must hold afterwards.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/cpus/machine.h"
+
+namespace sim {
+
+struct Scenario {
+  const char* name;
+  const char* summary;
+  uint64_t entry;  // the main thread's entry point (register_entry)
+  // Checks the arguments; returns an error message or null.
+  const char* (*validate)(uint32_t threads, uint32_t iterations) = nullptr;
+};
+
+// Scenarios register themselves at start-up.
+void register_scenario(const Scenario& scenario);
+const std::vector<Scenario>& scenarios();
+const Scenario* find_scenario(const std::string& name);
+
+struct Plantable {
+  const char* name;
+  hal::Plant plant;
+  const char* summary;
+};
+const std::vector<Plantable>& plantable_bugs();
+bool parse_plant(const std::string& name, uint8_t* plant);
+const char* plant_name(uint8_t plant);
+
+struct RunSpec {
+  std::string scenario = "mutex";
+  uint32_t cpus = 4;
+  uint32_t threads = 4;
+  uint32_t iterations = 10;
+  uint64_t seed = 0;  // this schedule's own seed
+  StrategyParams strategy;
+  uint8_t plant = 0;
+  uint64_t max_steps = 2'000'000;
+  bool trace = false;
+  bool spin_yield_futex = false;
+  uint32_t max_threads = 0;  // 0: the build's table size
+};
+
+// The user program's memory: one data region at a fixed address, passed to the main thread in
+// rdx (size in rcx); threads and iterations arrive in rdi and rsi.
+inline constexpr uint64_t kDataBase = 0x10000000;
+inline constexpr uint64_t kDataSize = 4u << 20;
+
+// Runs one schedule. Never throws; the result says what happened.
+RunResult run_one(const RunSpec& spec);
+
+// The machine a thread reuses between schedules with the same shape (CPUs, strategy kind).
+void reset_cached_machines();
+
+}  // namespace sim
