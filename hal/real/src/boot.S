@@ -69,7 +69,7 @@ pvh_start32:
         or      $0x80010001, %eax       // PG, WP, PE
         mov     %eax, %cr0
         lgdt    boot_gdtr
-        ljmp    $0x08, $long_mode_low
+        ljmp    $0x10, $long_mode_low
 
 no_long_mode:
         mov     $no_long_mode_msg, %ebx
@@ -88,7 +88,7 @@ no_long_mode:
 
         .code64
 long_mode_low:
-        mov     $0x10, %eax
+        mov     $0x18, %eax
         mov     %eax, %ds
         mov     %eax, %es
         mov     %eax, %ss
@@ -99,10 +99,13 @@ long_mode_low:
         jmp     *%rax
 
         .balign 8
+        // The kernel's selector values (see arch.h), so that the IDT, which names code selector
+        // 0x10, works from the first C++ instruction on, before cpu_init loads the real GDT.
 boot_gdt:
         .quad   0
-        .quad   0x00af9a000000ffff      // 0x08: 64-bit code
-        .quad   0x00cf92000000ffff      // 0x10: data
+        .quad   0
+        .quad   0x00af9a000000ffff      // 0x10: 64-bit code
+        .quad   0x00cf92000000ffff      // 0x18: data
 boot_gdtr:
         .word   boot_gdtr - boot_gdt - 1
         .quad   boot_gdt

@@ -117,9 +117,10 @@ void idt_build() {
     e.offset_high = u32(addr >> 32);
     e.zero = 0;
   }
-  g_idt[2].ist = kIstNmi;
-  g_idt[8].ist = kIstDoubleFault;
-  g_idt[18].ist = kIstMachineCheck;
+  // No IST yet: until cpu_init loads a TSS, an IST gate would itself fault. The early IDT only
+  // has to turn a boot-time exception into a readable report instead of a triple fault.
+  TablePointer idtr{u16(sizeof(g_idt) - 1), u64(g_idt)};
+  asm volatile("lidt %0" ::"m"(idtr));
 }
 
 void cpu_init(u32 id, u32 apic_id, u64 boot_stack_top) {
@@ -173,6 +174,9 @@ void cpu_init(u32 id, u32 apic_id, u64 boot_stack_top) {
       [ds] "r"(u32(kKernelDs)), [null] "r"(u32(0))
       : "rax", "memory");
   asm volatile("ltr %0" ::"r"(u16(kTssSel)));
+  g_idt[2].ist = kIstNmi;
+  g_idt[8].ist = kIstDoubleFault;
+  g_idt[18].ist = kIstMachineCheck;
   TablePointer idtr{u16(sizeof(g_idt) - 1), u64(g_idt)};
   asm volatile("lidt %0" ::"m"(idtr));
 

@@ -112,6 +112,7 @@ extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
   g_cpus[0].self = &g_cpus[0];
   wrmsr(kMsrGsBase, u64(&g_cpus[0]));
   serial_init();
+  idt_build();  // from here on an exception is reported on the console, not a triple fault
   klog("hal/real: PVH entry, start info at %x", start_info_phys);
 
   if (!early_range_ok(start_info_phys, sizeof(HvmStartInfo))) boot_fail("start info address");
@@ -156,7 +157,6 @@ extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
   phys_init(ram, ram_count, reserved, initrd_size ? 2 : 1);
   paging_init(top_of_ram);
 
-  idt_build();
   cpu_init(0, cpuid(1).ebx >> 24, u64(boot_stack_top));
 
   acpi_init(si->rsdp_paddr);
