@@ -354,7 +354,12 @@ void kentry::boot(const BootInfo& info) {
   CHECK(g_main_ctx != nullptr);
   context_set_name(g_main_ctx, "selftest main");
 
-  if (has_arg(info.cmdline, "selftest=panic")) panic("selftest: deliberate panic");
+  if (has_arg(info.cmdline, "selftest=panic")) {
+    // With the other CPUs up and idle, so the panic also shows their backtraces.
+    start_secondary_cpus(&g_per);
+    wait_count(&g_ready, cpu_count() - 1, "secondary CPUs");
+    panic("selftest: deliberate panic");
+  }
   if (has_arg(info.cmdline, "selftest=fault")) {
     klog("selftest: writing to address 0x10 from the kernel");
     *reinterpret_cast<volatile u64*>(0x10) = 1;

@@ -175,6 +175,7 @@ struct PerCpu {
   u32 fault_access;
   u32 exception_depth;  // nested fatal exceptions, to stop a dump that faults
   volatile u32 online;
+  volatile u32 nmi_count;  // NMIs handled, so a panicking CPU knows a backtrace was printed
 };
 extern PerCpu g_cpus[kMaxCpus];
 extern u32 g_cpu_count;
@@ -204,6 +205,7 @@ void console_break_lock();
 // ---------------------------------------------------------------------------------------------
 struct HvmStartInfo;
 [[noreturn]] void power_off_code(u32 code);
+bool panicking();  // some CPU is in hal::panic
 [[noreturn]] void halt_forever();
 
 // ---------------------------------------------------------------------------------------------

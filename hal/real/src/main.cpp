@@ -86,8 +86,21 @@ void power_off(int status) {
     auto* frame = static_cast<u64*>(__builtin_frame_address(0));
     print_backtrace(u64(__builtin_return_address(0)), frame[0]);
   }
+  // The other CPUs' backtraces, one CPU at a time so their lines do not interleave (the console
+  // lock is broken now). A CPU that does not answer within the spin budget is skipped.
+  for (u32 i = 0; i < g_cpu_count; ++i) {
+    if (i == me || !g_cpus[i].online) continue;
+    u32 before = __atomic_load_n(&g_cpus[i].nmi_count, __ATOMIC_ACQUIRE);
+    send_ipi(i, Ipi::Backtrace);
+    for (u32 spin = 0; spin < 20'000'000; ++spin) {
+      if (__atomic_load_n(&g_cpus[i].nmi_count, __ATOMIC_ACQUIRE) != before) break;
+      asm volatile("pause");
+    }
+  }
   power_off_code(kExitPanic);
 }
+
+bool panicking() { return __atomic_load_n(&g_panic_cpu, __ATOMIC_ACQUIRE) != ~0u; }
 
 void panic_after_dump(const char* message) { panic_impl(message, false); }
 

@@ -244,6 +244,10 @@ void nmi(TrapFrame& f) {
   klog("cpu %u: backtrace (NMI) in %s mode, context %s, rip %lx", cpu->id,
        (f.cs & 3) ? "user" : "kernel", context_name(cpu->current), f.rip);
   if (!(f.cs & 3)) print_backtrace(f.rip, f.rbp);
+  __atomic_add_fetch(&cpu->nmi_count, 1u, __ATOMIC_RELEASE);
+  // A panicking CPU asked for this backtrace; core's state is suspect, so it is not called and
+  // this CPU stops here until the panicking one ends the machine.
+  if (panicking()) halt_forever();
   kentry::interrupt(kentry::Vector::IpiBacktrace, 0, nullptr);
 }
 
