@@ -146,8 +146,11 @@ RunResult Machine::run(const Hooks& hooks) {
   m_result.console = m_console;
   XXH3_state_t* state = XXH3_createState();
   XXH3_64bits_reset(state);
-  if (!m_result.decisions.empty())
-    XXH3_64bits_update(state, m_result.decisions.data(), m_result.decisions.size() * sizeof(Decision));
+  // Field by field: the struct's padding bytes are not part of the trace.
+  for (const Decision& d : m_result.decisions) {
+    const uint64_t packed[2] = {d.step, (static_cast<uint64_t>(d.cpu) << 8) | d.kind};
+    XXH3_64bits_update(state, packed, sizeof(packed));
+  }
   XXH3_64bits_update(state, &m_step, sizeof(m_step));
   const uint8_t outcome = static_cast<uint8_t>(m_result.outcome);
   XXH3_64bits_update(state, &outcome, 1);
@@ -291,6 +294,10 @@ void Machine::idle_wait() {
   c.halted = true;
   m_awake &= ~(1ull << c.id);
   note(TraceEvent::Halt, 0);
+  // Halting is a scheduling point of its own, so every step has at most one choice of CPU
+  // and a recording of (step, CPU) pairs is unambiguous.
+  ++m_step;
+  m_now += m_config.step_ns;
   reschedule(false);
   // Resumed: something woke this CPU.
   SimCpu& self = cpu();

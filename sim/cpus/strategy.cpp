@@ -135,8 +135,8 @@ class ReplayStrategy final : public Strategy {
   uint32_t pick(uint64_t step, uint32_t current, uint64_t enabled) override {
     skip_past(step);
     uint32_t choice = ((enabled >> current) & 1) ? current : lowest(enabled);
-    while (m_next < m_decisions->size() && (*m_decisions)[m_next].step == step &&
-           (*m_decisions)[m_next].kind == Decision::Switch) {
+    if (m_next < m_decisions->size() && (*m_decisions)[m_next].step == step &&
+        (*m_decisions)[m_next].kind == Decision::Switch) {
       const uint32_t c = (*m_decisions)[m_next].cpu;
       if ((enabled >> c) & 1) choice = c;
       ++m_next;

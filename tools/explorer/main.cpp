@@ -20,6 +20,7 @@ using namespace sim;
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitNotReproduced = 3;
 
 std::string scenario_list() {
   std::string out;
@@ -216,7 +217,7 @@ int run_replay(const std::string& path, const std::string& trace_out, bool origi
   if (!same) {
     std::printf("DIFFERENT: the replay did not reproduce the recorded run (expected %s: %s)\n", outcome_name(want_outcome),
                 want_message.c_str());
-    return kExitUsage;
+    return kExitNotReproduced;
   }
   std::printf("reproduced exactly: same failure, same decision-trace hash\n");
   return kExitFailure;  // the failure reproduced
