@@ -52,6 +52,7 @@ ExploreResult explore(const ExploreSpec& spec, const Progress& progress) {
   std::atomic<size_t> done{0};
   std::atomic<uint64_t> lowest_failure{~0ull};  // position in `indices`
   std::atomic<uint64_t> steps{0};
+  std::atomic<uint64_t> digest{0};
   std::mutex mutex;
   std::set<uint64_t> hashes;
 
@@ -62,6 +63,7 @@ ExploreResult explore(const ExploreSpec& spec, const Progress& progress) {
       if (position >= indices.size() || position > lowest_failure.load()) break;
       const RunResult r = run_one(with_seed(base, schedule_seed(spec.base_seed, indices[position])));
       steps += r.steps;
+      if (r.outcome == Outcome::Finished) digest += r.trace_hash;
       local_hashes.push_back(r.trace_hash);
       if (r.outcome != Outcome::Finished) {
         uint64_t current = lowest_failure.load();
@@ -94,6 +96,7 @@ ExploreResult explore(const ExploreSpec& spec, const Progress& progress) {
   result.seconds = since(start);
   result.distinct_interleavings = hashes.size();
   result.total_steps = steps.load();
+  result.digest = digest.load();
   const uint64_t failing = lowest_failure.load();
   if (failing != ~0ull) {
     // Report the lowest-numbered failing schedule, rerun here so the report does not depend on

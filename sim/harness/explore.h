@@ -28,6 +28,8 @@ struct ExploreResult {
   double seconds = 0;
   uint64_t distinct_interleavings = 0;
   uint64_t total_steps = 0;
+  // The sum of every schedule's trace hash: the same for the same schedules, whatever --jobs is.
+  uint64_t digest = 0;
   std::optional<uint64_t> first_failure_schedule;
   RunSpec failing_spec;
   RunResult failing_result;

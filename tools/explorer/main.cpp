@@ -165,6 +165,7 @@ int run_explore(const ExploreOptions& o) {
                         {"schedules_per_second", per_second}, {"strategy", o.strategy}, {"depth", o.depth},
                         {"seed", o.seed}, {"jobs", spec.jobs}, {"plant", o.plant},
                         {"distinct_interleavings", r.distinct_interleavings}, {"total_steps", r.total_steps},
+                        {"digest", fmt::format("0x{:016x}", r.digest)},
                         {"first_failure_schedule", r.first_failure_schedule ? nlohmann::json(*r.first_failure_schedule) : nlohmann::json(nullptr)}};
     if (r.first_failure_schedule) {
       j["failure"] = {{"outcome", outcome_name(r.failing_result.outcome)}, {"message", r.failing_result.message},

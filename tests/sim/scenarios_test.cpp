@@ -1,0 +1,195 @@
+// The simulator's own guarantees: every correct scenario passes many schedules under every
+// strategy; every planted bug is found; runs are deterministic within and across processes;
+// a found failure replays exactly.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "sim/harness/explore.h"
+
+namespace sim {
+namespace {
+
+ExploreSpec spec_for(const std::string& scenario, StrategyKind strategy, uint64_t schedules) {
+  ExploreSpec spec;
+  spec.run.scenario = scenario;
+  spec.run.cpus = 4;
+  spec.run.threads = 4;
+  spec.run.iterations = 5;
+  spec.run.strategy.kind = strategy;
+  spec.run.strategy.depth = 3;
+  spec.base_seed = 20261126;
+  spec.schedules = schedules;
+  spec.jobs = 1;
+  // GoogleTest's sharding variables split the schedules, as --shard does.
+  if (const char* total = std::getenv("GTEST_TOTAL_SHARDS")) spec.shard_count = static_cast<uint32_t>(std::atoi(total));
+  if (const char* index = std::getenv("GTEST_SHARD_INDEX")) spec.shard_index = static_cast<uint32_t>(std::atoi(index));
+  if (spec.shard_count == 0) spec.shard_count = 1;
+  return spec;
+}
+
+struct Case {
+  const char* scenario;
+  StrategyKind strategy;
+};
+
+class CorrectScenario : public ::testing::TestWithParam<Case> {};
+
+TEST_P(CorrectScenario, Passes2000Schedules) {
+  const Case c = GetParam();
+  const ExploreResult r = explore(spec_for(c.scenario, c.strategy, 2000));
+  EXPECT_EQ(r.failures, 0u) << c.scenario << " under " << strategy_name(c.strategy) << ": schedule "
+                            << r.first_failure_schedule.value_or(0) << ": " << outcome_name(r.failing_result.outcome)
+                            << ": " << r.failing_result.message;
+  EXPECT_GT(r.distinct_interleavings, 1u) << "the strategy explored one interleaving only";
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (const char* scenario : {"mutex", "condvar", "semaphore", "barrier", "rwlock", "join"}) {
+    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct, StrategyKind::RoundRobin}) cases.push_back({scenario, k});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStrategies, CorrectScenario, ::testing::ValuesIn(all_cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(info.param.scenario) + "_" + strategy_name(info.param.strategy);
+                         });
+
+class PlantedBug : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PlantedBug, FoundByPctWithin10000SchedulesAndReplays) {
+  ExploreSpec spec = spec_for("mutex", StrategyKind::Pct, 10000);
+  spec.shard_count = 1;
+  spec.shard_index = 0;
+  spec.run.iterations = 10;
+  ASSERT_TRUE(parse_plant(GetParam(), &spec.run.plant));
+  const ExploreResult r = explore(spec);
+  ASSERT_EQ(r.failures, 1u) << GetParam() << " was not found in 10,000 schedules";
+  EXPECT_NE(r.failing_result.outcome, Outcome::Finished);
+
+  // The failure file round-trips and replays to the same failure and trace hash, both the
+  // original schedule and the shrunk one.
+  const Shrunk shrunk = shrink(r.failing_spec, r.failing_result.decisions, r.failing_result.outcome, 500, 20);
+  EXPECT_LE(shrunk.decisions.size(), r.failing_result.decisions.size());
+  ReplayFile file;
+  file.spec = r.failing_spec;
+  file.original_strategy = "pct";
+  file.outcome = r.failing_result.outcome;
+  file.message = r.failing_result.message;
+  file.trace_hash = r.failing_result.trace_hash;
+  file.steps = r.failing_result.steps;
+  file.decisions = r.failing_result.decisions;
+  file.has_shrunk = true;
+  file.shrunk_decisions = shrunk.decisions;
+  file.shrunk_outcome = shrunk.result.outcome;
+  file.shrunk_message = shrunk.result.message;
+  file.shrunk_trace_hash = shrunk.result.trace_hash;
+  file.shrunk_steps = shrunk.result.steps;
+  ReplayFile loaded;
+  std::string error;
+  ASSERT_TRUE(read_replay_json(write_replay_json(file), &loaded, &error)) << error;
+  const RunResult original = replay(loaded, true);
+  EXPECT_EQ(original.outcome, file.outcome);
+  EXPECT_EQ(original.message, file.message);
+  EXPECT_EQ(original.trace_hash, file.trace_hash);
+  const RunResult small = replay(loaded, false);
+  EXPECT_EQ(small.outcome, file.shrunk_outcome);
+  EXPECT_EQ(small.trace_hash, file.shrunk_trace_hash);
+  EXPECT_FALSE(small.trace.empty()) << "replays record a per-CPU trace";
+}
+
+INSTANTIATE_TEST_SUITE_P(Plants, PlantedBug, ::testing::Values("futex-check-unlocked", "futex-wake-no-lock", "lost-ipi"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name = info.param;
+                           for (char& ch : name) ch = ch == '-' ? '_' : ch;
+                           return name;
+                         });
+
+TEST(Determinism, SameSeedSameTraceHash) {
+  RunSpec spec;
+  spec.scenario = "condvar";
+  spec.seed = 99;
+  spec.strategy.kind = StrategyKind::Random;
+  const RunResult a = run_one(spec);
+  const RunResult b = run_one(spec);
+  ASSERT_EQ(a.outcome, Outcome::Finished) << a.message;
+  EXPECT_EQ(a.trace_hash, b.trace_hash);
+  EXPECT_EQ(a.steps, b.steps);
+  spec.seed = 100;
+  EXPECT_NE(run_one(spec).trace_hash, a.trace_hash);
+}
+
+TEST(Determinism, ResultsDoNotDependOnJobs) {
+  ExploreSpec spec = spec_for("mutex", StrategyKind::Pct, 300);
+  spec.shard_count = 1;
+  spec.shard_index = 0;
+  const ExploreResult one = explore(spec);
+  spec.jobs = 3;
+  const ExploreResult three = explore(spec);
+  EXPECT_EQ(one.digest, three.digest);
+  EXPECT_EQ(one.distinct_interleavings, three.distinct_interleavings);
+}
+
+TEST(Determinism, SameDigestInTwoProcesses) {
+  auto digest_of_process = [] {
+    const std::string command = std::string(TANDEM_SIM_BINARY) +
+                                " explore semaphore --schedules 200 --seed 5 --jobs 2 --json";
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+    std::string out;
+    std::array<char, 4096> buffer{};
+    while (pipe && fgets(buffer.data(), buffer.size(), pipe.get()) != nullptr) out += buffer.data();
+    const size_t at = out.find("\"digest\":\"");
+    return at == std::string::npos ? std::string("none: ") + out : out.substr(at + 10, 18);
+  };
+  const std::string first = digest_of_process();
+  EXPECT_EQ(first.rfind("0x", 0), 0u) << first;
+  EXPECT_EQ(first, digest_of_process());
+}
+
+TEST(Shards, CoverTheRangeExactlyOnce) {
+  ExploreSpec spec = spec_for("join", StrategyKind::Random, 90);
+  spec.shard_count = 1;
+  spec.shard_index = 0;
+  const ExploreResult whole = explore(spec);
+  uint64_t digest = 0, schedules = 0;
+  for (uint32_t i = 0; i < 3; ++i) {
+    spec.shard_count = 3;
+    spec.shard_index = i;
+    const ExploreResult part = explore(spec);
+    digest += part.digest;
+    schedules += part.schedules_run;
+  }
+  EXPECT_EQ(schedules, 90u);
+  EXPECT_EQ(digest, whole.digest);
+}
+
+TEST(ReplayFile, MalformedFilesAreRejectedWithAReason) {
+  ReplayFile f;
+  std::string error;
+  for (const char* text : {"", "{", "[]", "{\"format\":\"tandem-replay-1\"}",
+                           "{\"format\":\"tandem-replay-1\",\"cpus\":\"four\"}"}) {
+    error.clear();
+    EXPECT_FALSE(read_replay_json(text, &f, &error)) << text;
+    EXPECT_FALSE(error.empty()) << text;
+  }
+}
+
+TEST(Hang, SpinYieldFutexModeStillTerminates) {
+  RunSpec spec;
+  spec.scenario = "mutex";
+  spec.spin_yield_futex = true;
+  spec.strategy.kind = StrategyKind::Random;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    spec.seed = seed;
+    const RunResult r = run_one(spec);
+    EXPECT_EQ(r.outcome, Outcome::Finished) << r.message;
+  }
+}
+
+}  // namespace
+}  // namespace sim
