@@ -114,7 +114,6 @@ RunResult Machine::run(const Hooks& hooks) {
   m_free_pages.clear();
   m_pages_in_use = 0;
   m_fiber_ids = 0;
-  m_cleanup = nullptr;
   m_rng.reseed(mix_seed(m_config.seed, 0x5eedull));
   m_strategy->begin(m_config.seed, m_config.cpus);
   m_awake = m_config.cpus == 64 ? ~0ull : ((1ull << m_config.cpus) - 1);
