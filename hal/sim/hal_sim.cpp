@@ -24,6 +24,9 @@ struct Context {
 };
 
 // The software MMU: a four-level radix tree over 48-bit user addresses, like x86-64's.
+struct PageTable;
+void pt_destroy_now(PageTable* table);
+
 struct PageTable {
   static constexpr uint64_t kPresent = 1ull << 63;
   struct Level {
@@ -40,7 +43,8 @@ namespace sim {
 namespace {
 
 struct SimHal {
-  std::vector<hal::Context*> live;  // contexts created during the current run
+  std::vector<hal::Context*> live;       // contexts created during the current run
+  std::vector<hal::PageTable*> tables;   // page tables created during the current run
 };
 thread_local SimHal t_hal;
 
@@ -59,6 +63,9 @@ void cleanup(void*) {
     delete c;
   }
   t_hal.live.clear();
+  // A run that failed may leave address spaces behind.
+  for (hal::PageTable* table : t_hal.tables) hal::pt_destroy_now(table);
+  t_hal.tables.clear();
 }
 
 uint64_t* leaf(hal::PageTable* table, uint64_t virt, bool create) {
@@ -206,7 +213,9 @@ void send_ipi(u32 cpu, Ipi kind) {
     std::fprintf(stderr, "kernel panic outside a simulation: %s\n", message);
     std::abort();
   }
-  m->fail(sim::Outcome::Panic, std::string("kernel panic: ") + message);
+  char text[512];
+  std::snprintf(text, sizeof(text), "kernel panic: %s", message);
+  m->fail(sim::Outcome::Panic, text);
 }
 
 void shutdown(int wait_status) { machine().shutdown(wait_status); }
@@ -294,9 +303,24 @@ void* phys_to_virt(u64 phys) {
   return machine().phys_to_virt(phys);
 }
 
-PageTable* pt_create() { return new PageTable(); }
+PageTable* pt_create() {
+  auto* table = new PageTable();
+  sim::t_hal.tables.push_back(table);
+  return table;
+}
 void pt_destroy(PageTable* table) {
   if (table == nullptr) return;
+  auto& tables = sim::t_hal.tables;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (tables[i] == table) {
+      tables[i] = tables.back();
+      tables.pop_back();
+      break;
+    }
+  }
+  pt_destroy_now(table);
+}
+void pt_destroy_now(PageTable* table) {
   for (void* child : table->root.slots) {
     if (child != nullptr) sim::free_level(static_cast<PageTable::Level*>(child), 2);
   }

@@ -175,8 +175,11 @@ void Machine::point(hal::Point kind) {
   ++m_step;
   m_now += m_config.step_ns;
   if (m_step > m_config.max_steps) {
-    fail(Outcome::Hang, "no end after " + std::to_string(m_config.max_steps) +
-                            " scheduling points (a livelock, or a wait that never ends on a busy CPU)");
+    char message[160];
+    std::snprintf(message, sizeof(message),
+                  "no end after %llu scheduling points (a livelock, or a wait that never ends on a busy CPU)",
+                  static_cast<unsigned long long>(m_config.max_steps));
+    fail(Outcome::Hang, message);
   }
   if (m_earliest_deadline != 0 && m_now >= m_earliest_deadline) wake_due_timers();
   SimCpu* c = &cpu();
@@ -320,7 +323,7 @@ void Machine::shutdown(int status) {
   m_result.exit_status = status;
 }
 
-void Machine::fail(Outcome outcome, const std::string& message) {
+void Machine::fail(Outcome outcome, const char* message) {
   if (m_result.message.empty()) {
     m_result.outcome = outcome;
     m_result.message = message;

@@ -118,7 +118,9 @@ class Machine {
   // Switches the running CPU from fiber `from` to fiber `to` (a kernel context switch).
   void switch_context(Fiber& from, Fiber& to);
   Fiber* running_fiber() { return m_cpus[m_running].current; }
-  [[noreturn]] void fail(Outcome outcome, const std::string& message);
+  // Ends the run. Takes a C string: this never returns to the caller's frame, so a temporary
+  // std::string built for the call would never be destroyed.
+  [[noreturn]] void fail(Outcome outcome, const char* message);
   void shutdown(int status);
   void console(const char* bytes, size_t length) { m_console.append(bytes, length); }
   Rng& rng() { return m_rng; }
