@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fmt/core.h>
 #include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "sim/harness/explore.h"
