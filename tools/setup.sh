@@ -89,14 +89,14 @@ fi
 sudo=()
 if [ "$(id -u)" != 0 ]; then
   if ! command -v sudo >/dev/null; then
-    echo "setup: ${#missing[@]} packages are missing (${missing[*]}) and installing them needs" >&2
-    echo "setup: root: run 'tools/setup.sh' as root, or install sudo" >&2
+    echo "setup: missing packages: ${missing[*]}" >&2
+    echo "setup: installing them needs root: run 'tools/setup.sh' as root, or install sudo" >&2
     exit 1
   fi
   sudo=(sudo)
 fi
 
-echo "setup: installing ${#missing[@]} missing packages: ${missing[*]}"
+echo "setup: installing missing packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # Quiet apt unless it fails: its progress output is long and says nothing useful on success.
 log=$(mktemp -t tandem-setup.XXXXXX)
