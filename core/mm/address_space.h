@@ -65,6 +65,19 @@ class AddressSpace {
   Result<void> map_anonymous(u64 address, u64 length, u32 prot, u32 flags);
   Result<void> unmap(u64 address, u64 length);
 
+  // Defined in core/mm/address_space_ops.cpp (loader and mmap/mprotect support):
+  // Maps anonymous memory at the highest free range of `length` bytes in [lowest, highest);
+  // ENOMEM when none is free. Returns the address.
+  Result<u64> map_anywhere(u64 length, u32 prot, u32 flags, u64 lowest, u64 highest);
+  // mprotect: changes the protection of [address, address + length), which must be fully
+  // mapped (ENOMEM otherwise); splits mappings at the edges.
+  Result<void> protect(u64 address, u64 length, u32 prot);
+  // The protection of the mapping at `address`, 0 when none.
+  u32 protection_at(u64 address);
+  // Kernel-side write into the space's memory regardless of protection (the ELF loader and
+  // the initial stack); pages are filled in as needed. EFAULT where nothing is mapped.
+  Result<void> write(u64 address, const void* source, usize length);
+
   // Resolves a fault on `address`; false when it is not a valid access.
   bool handle_fault(u64 address, u32 access);
 
@@ -80,6 +93,7 @@ class AddressSpace {
   Vma* find_vma(u64 address);
   void release_object(VmObject* object);
   void unmap_range_locked(u64 start, u64 end);
+  Result<void> split_locked(Vma* vma, u64 at);  // [start, at) stays in vma; the rest is new
 
   Kernel& m_kernel;
   hal::PageTable* m_page_table;

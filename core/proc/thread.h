@@ -7,6 +7,7 @@
 #include "core/lib/list.h"
 #include "core/lib/spinlock.h"
 #include "core/mm/address_space.h"
+#include "core/proc/signals.h"
 
 namespace tandem {
 
@@ -64,6 +65,8 @@ struct Thread {
   // User-mode state.
   hal::UserFrame start_frame{};
   u64 clear_child_tid = 0;
+  u64 robust_list_head = 0;  // set_robust_list
+  u64 signal_mask = 0;       // rt_sigprocmask; blocked signals
   ListNode process_node;
 
   // Join: `exited` is set once, under exit_queue's lock, and joiners wait on exit_queue.
@@ -90,6 +93,12 @@ struct Process {
   bool exiting = false;                                   // exit_group ran
   i32 exit_status = 0;                                    // wait(2) status word
   bool in_use = false;
+  // Program break (brk): the heap is [brk_start, brk_current), mapped up to brk_mapped_end.
+  // Guarded by lock. Set by the ELF loader.
+  u64 brk_start = 0;
+  u64 brk_current = 0;
+  u64 brk_mapped_end = 0;
+  SignalActions signal_actions;  // rt_sigaction, guarded by lock
 };
 
 // Threads waiting for something that is not a futex word.

@@ -4,16 +4,36 @@
 
 // X(number, name)
 #define TANDEM_SYSCALLS(X) \
+  X(0, read)               \
+  X(1, write)              \
+  X(9, mmap)               \
+  X(10, mprotect)          \
+  X(11, munmap)            \
+  X(12, brk)               \
+  X(13, rt_sigaction)      \
+  X(14, rt_sigprocmask)    \
+  X(16, ioctl)             \
+  X(20, writev)            \
   X(24, sched_yield)       \
+  X(28, madvise)           \
   X(35, nanosleep)         \
   X(39, getpid)            \
   X(56, clone)             \
   X(60, exit)              \
+  X(63, uname)             \
   X(96, gettimeofday)      \
+  X(102, getuid)           \
+  X(104, getgid)           \
+  X(107, geteuid)          \
+  X(108, getegid)          \
+  X(158, arch_prctl)       \
   X(186, gettid)           \
   X(202, futex)            \
+  X(204, sched_getaffinity) \
   X(218, set_tid_address)  \
   X(228, clock_gettime)    \
   X(229, clock_getres)     \
   X(230, clock_nanosleep)  \
-  X(231, exit_group)
+  X(231, exit_group)       \
+  X(273, set_robust_list)  \
+  X(318, getrandom)

@@ -1,0 +1,60 @@
+// ELF executables: validation (a pure function over the file's bytes) and loading into a fresh
+// address space with Linux's initial stack, for PID 1 and later execve.
+//
+// Supported: static x86-64 executables, non-PIE (ET_EXEC, e.g. busybox-static at 0x400000)
+// and static PIE (ET_DYN without PT_INTERP, loaded at kPieBase). Anything else, and any
+// inconsistency in the headers, is ENOEXEC.
+#pragma once
+
+#include <hal.h>
+
+#include "core/lib/result.h"
+#include "core/lib/types.h"
+
+namespace tandem {
+
+class Kernel;
+class AddressSpace;
+
+inline constexpr u64 kPieBase = 0x0000'5555'5555'4000ull;  // where Linux puts a PIE without ASLR
+inline constexpr u64 kStackTop = 0x0000'7fff'ffff'f000ull;
+inline constexpr u64 kStackSize = 8ull << 20;                 // reserved, filled on demand
+inline constexpr u64 kMmapTop = 0x0000'7f00'0000'0000ull;    // mmap picks addresses below this
+inline constexpr u32 kMaxLoadSegments = 16;
+
+struct ElfSegment {
+  u64 vaddr;   // with the load bias
+  u64 memsz;
+  u64 offset;  // in the file
+  u64 filesz;
+  u32 prot;    // hal::PageFlags
+};
+
+struct ElfInfo {
+  bool pie = false;
+  u64 bias = 0;        // added to every p_vaddr
+  u64 entry = 0;       // with the bias
+  u64 phdr = 0;        // user address of the program headers (AT_PHDR), with the bias
+  u16 phnum = 0;
+  u16 phent = 0;
+  u64 image_end = 0;   // end of the highest PT_LOAD, page-aligned: where brk starts
+  ElfSegment segments[kMaxLoadSegments];
+  u32 segment_count = 0;
+};
+
+// Validates the ELF file header and program headers. ENOEXEC for anything malformed or
+// unsupported (dynamic executables with PT_INTERP included, for now).
+Result<ElfInfo> elf_parse(const u8* data, usize size);
+
+// What the loader hands to spawn_user: the first user frame and the program break.
+struct ExecImage {
+  hal::UserFrame frame{};
+  u64 brk_start = 0;
+};
+
+// Maps the segments of `info` (from `data`) into `space`, builds the initial stack with
+// argv, envp and the auxiliary vector, and returns the first frame. `space` must be fresh.
+Result<ExecImage> elf_load(AddressSpace& space, const ElfInfo& info, const u8* data, usize size,
+                           const char* const* argv, const char* const* envp, const char* execfn);
+
+}  // namespace tandem

@@ -1,0 +1,132 @@
+// Memory system calls: brk, mmap (anonymous), munmap, mprotect.
+#include "core/exec/elf.h"
+#include "core/kernel.h"
+#include "core/mm/user.h"
+#include "core/syscalls/dispatch.h"
+
+namespace tandem {
+
+namespace {
+
+constexpr u64 kProtRead = 1, kProtWrite = 2, kProtExec = 4;
+constexpr u64 kProtMask = kProtRead | kProtWrite | kProtExec;
+constexpr u64 kMapSharedFlag = 0x01, kMapPrivateFlag = 0x02, kMapSharedValidate = 0x03, kMapTypeMask = 0x0f,
+              kMapFixed = 0x10, kMapAnonymous = 0x20, kMapGrowsdown = 0x100, kMapDenywrite = 0x800,
+              kMapExecutable = 0x1000, kMapLocked = 0x2000, kMapNoreserve = 0x4000, kMapPopulate = 0x8000,
+              kMapNonblock = 0x10000, kMapStack = 0x20000, kMapHugetlb = 0x40000,
+              kMapFixedNoreplace = 0x100000;
+constexpr u64 kMapKnown = kMapTypeMask | kMapFixed | kMapAnonymous | kMapGrowsdown | kMapDenywrite |
+                          kMapExecutable | kMapLocked | kMapNoreserve | kMapPopulate | kMapNonblock |
+                          kMapStack | kMapFixedNoreplace;
+constexpr u64 kMmapMinAddress = 0x10000;
+constexpr u64 kBrkMax = 1ull << 32;  // the heap may grow 4 GiB past the image
+
+u32 page_flags(u64 prot) {
+  return static_cast<u32>(((prot & kProtRead) ? hal::kPageRead : 0) | ((prot & kProtWrite) ? hal::kPageWrite : 0) |
+                          ((prot & kProtExec) ? hal::kPageExec : 0));
+}
+
+AddressSpace& current_space() {
+  AddressSpace* space = Kernel::current_thread()->process->address_space;
+  VERIFY(space != nullptr);
+  return *space;
+}
+
+}  // namespace
+
+Result<i64> sys_brk(SyscallArgs& args) {
+  const u64 requested = args.arg[0];
+  Process* process = Kernel::current_thread()->process;
+  AddressSpace& space = current_space();
+  SpinLockGuard guard(process->lock);
+  // brk never fails on Linux: it returns the old break when it cannot move it.
+  if (process->brk_start == 0 || requested < process->brk_start || requested > process->brk_start + kBrkMax)
+    return static_cast<i64>(process->brk_current);
+  const u64 new_mapped_end = align_up(requested, hal::kPageSize);
+  if (new_mapped_end > process->brk_mapped_end) {
+    // Grow only into free space: map_anywhere within exactly the new range fails when anything
+    // (an mmap) is already there.
+    const u64 grow = new_mapped_end - process->brk_mapped_end;
+    auto placed = space.map_anywhere(grow, hal::kPageRead | hal::kPageWrite, kMapPrivate,
+                                     process->brk_mapped_end, new_mapped_end);
+    if (placed.is_error()) return static_cast<i64>(process->brk_current);
+    VERIFY(placed.value() == process->brk_mapped_end);
+  } else if (new_mapped_end < process->brk_mapped_end) {
+    (void)space.unmap(new_mapped_end, process->brk_mapped_end - new_mapped_end);
+  }
+  process->brk_mapped_end = new_mapped_end;
+  process->brk_current = requested;
+  return static_cast<i64>(requested);
+}
+
+Result<i64> sys_mmap(SyscallArgs& args) {
+  const u64 address = args.arg[0];
+  const u64 length = args.arg[1];
+  const u64 prot = args.arg[2];
+  const u64 flags = args.arg[3];
+  const i64 fd = static_cast<i64>(args.arg[4]);
+  const u64 offset = args.arg[5];
+  // Decode, in Linux's order (mm/mmap.c, do_mmap).
+  if (length == 0) return Errno::kEINVAL;
+  if (offset % hal::kPageSize != 0) return Errno::kEINVAL;
+  const u64 type = flags & kMapTypeMask;
+  if (type != kMapSharedFlag && type != kMapPrivateFlag && type != kMapSharedValidate) return Errno::kEINVAL;
+  if (type == kMapSharedValidate && (flags & ~kMapKnown) != 0) return Errno::kEOPNOTSUPP;
+  if (prot & ~kProtMask) return Errno::kEINVAL;
+  if (flags & kMapHugetlb) return Errno::kEINVAL;
+  const u64 rounded = align_up(length, hal::kPageSize);
+  if (rounded < length || rounded > hal::kUserTop) return Errno::kENOMEM;
+  if (!(flags & kMapAnonymous)) return fd < 0 ? Errno::kEBADF : Errno::kEBADF;  // no files yet
+  const u32 map_flags = type == kMapPrivateFlag ? kMapPrivate : kMapShared;
+  AddressSpace& space = current_space();
+  const bool fixed = (flags & (kMapFixed | kMapFixedNoreplace)) != 0;
+  if (fixed) {
+    if (address % hal::kPageSize != 0) return Errno::kEINVAL;
+    if (address + rounded < address || address + rounded > hal::kUserTop) return Errno::kENOMEM;
+    if (address < kMmapMinAddress) return Errno::kEPERM;
+    if (flags & kMapFixed) {
+      TRY(space.map_anonymous(address, rounded, page_flags(prot), map_flags));
+      return static_cast<i64>(address);
+    }
+    // MAP_FIXED_NOREPLACE: only into free space.
+    auto placed = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
+    if (placed.is_error()) return Errno::kEEXIST;
+    return static_cast<i64>(placed.value());
+  }
+  // A hint is used when that range is free; otherwise top-down below kMmapTop.
+  if (address != 0 && address % hal::kPageSize == 0 && address >= kMmapMinAddress &&
+      address + rounded > address && address + rounded <= hal::kUserTop) {
+    auto placed = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
+    if (placed.ok()) return static_cast<i64>(placed.value());
+  }
+  const u64 placed = TRY(space.map_anywhere(rounded, page_flags(prot), map_flags, kMmapMinAddress, kMmapTop));
+  return static_cast<i64>(placed);
+}
+
+Result<i64> sys_munmap(SyscallArgs& args) {
+  const u64 address = args.arg[0];
+  const u64 length = args.arg[1];
+  if (address % hal::kPageSize != 0 || length == 0) return Errno::kEINVAL;
+  TRY(current_space().unmap(address, length));
+  return 0;
+}
+
+Result<i64> sys_mprotect(SyscallArgs& args) {
+  const u64 address = args.arg[0];
+  const u64 length = args.arg[1];
+  const u64 prot = args.arg[2];
+  constexpr u64 kProtGrowsdown = 0x01000000, kProtGrowsup = 0x02000000;
+  if (prot & ~(kProtMask | kProtGrowsdown | kProtGrowsup)) return Errno::kEINVAL;
+  if (address % hal::kPageSize != 0) return Errno::kEINVAL;
+  if (length == 0) return 0;
+  if (align_up(length, hal::kPageSize) < length) return Errno::kENOMEM;
+  TRY(current_space().protect(address, length, page_flags(prot)));
+  return 0;
+}
+
+Result<i64> sys_madvise(SyscallArgs& args) {
+  if (args.arg[0] % hal::kPageSize != 0) return Errno::kEINVAL;
+  return 0;  // advice only; MADV_DONTNEED's zeroing comes with file mappings
+}
+
+}  // namespace tandem

@@ -1,0 +1,149 @@
+// Identity, CPU, TLS, signal-state and entropy system calls a static C library needs at start-up:
+// arch_prctl, set_robust_list, rt_sigprocmask, rt_sigaction, sched_getaffinity, uname,
+// getrandom, getuid, geteuid, getgid, getegid.
+#include "core/kernel.h"
+#include "core/mm/user.h"
+#include "core/syscalls/dispatch.h"
+
+namespace tandem {
+
+namespace {
+constexpr u64 kSigKill = 9, kSigStop = 19;
+constexpr u64 kUnblockable = (1ull << (kSigKill - 1)) | (1ull << (kSigStop - 1));
+}  // namespace
+
+Result<i64> sys_arch_prctl(SyscallArgs& args) {
+  constexpr u64 kArchSetGs = 0x1001, kArchSetFs = 0x1002, kArchGetFs = 0x1003, kArchGetGs = 0x1004;
+  const u64 code = args.arg[0];
+  const u64 address = args.arg[1];
+  switch (code) {
+    case kArchSetFs:
+      if (address >= hal::kUserTop) return Errno::kEPERM;
+      hal::set_fs_base(address);
+      args.frame.fs_base = address;
+      return 0;
+    case kArchGetFs:
+      TRY(copy_to_user(UserPtr<u64>(address), hal::get_fs_base()));
+      return 0;
+    case kArchSetGs:
+    case kArchGetGs:
+      return Errno::kEINVAL;  // user GS is not supported yet
+    default:
+      return Errno::kEINVAL;
+  }
+}
+
+Result<i64> sys_set_robust_list(SyscallArgs& args) {
+  if (args.arg[1] != 24) return Errno::kEINVAL;  // sizeof(struct robust_list_head)
+  Kernel::current_thread()->robust_list_head = args.arg[0];
+  return 0;
+}
+
+Result<i64> sys_rt_sigprocmask(SyscallArgs& args) {
+  constexpr u64 kSigBlock = 0, kSigUnblock = 1, kSigSetmask = 2;
+  const u64 how = args.arg[0];
+  const UserPtr<u64> set(args.arg[1]);
+  const UserPtr<u64> old_set(args.arg[2]);
+  if (args.arg[3] != sizeof(u64)) return Errno::kEINVAL;
+  Thread* self = Kernel::current_thread();
+  u64 value = 0;
+  if (!set.is_null()) {
+    if (how != kSigBlock && how != kSigUnblock && how != kSigSetmask) return Errno::kEINVAL;
+    value = TRY(copy_from_user(set));
+  }
+  const u64 old_mask = self->signal_mask;
+  if (!old_set.is_null()) TRY(copy_to_user(old_set, old_mask));
+  if (!set.is_null()) {
+    u64 mask = old_mask;
+    if (how == kSigBlock) mask |= value;
+    else if (how == kSigUnblock) mask &= ~value;
+    else mask = value;
+    self->signal_mask = mask & ~kUnblockable;
+  }
+  return 0;
+}
+
+Result<i64> sys_rt_sigaction(SyscallArgs& args) {
+  const u64 signal = args.arg[0];
+  const UserPtr<KernelSigaction> action(args.arg[1]);
+  const UserPtr<KernelSigaction> old_action(args.arg[2]);
+  if (args.arg[3] != sizeof(u64)) return Errno::kEINVAL;
+  if (signal < 1 || signal > kSignalCount) return Errno::kEINVAL;
+  if (!action.is_null() && (signal == kSigKill || signal == kSigStop)) return Errno::kEINVAL;
+  KernelSigaction incoming;
+  if (!action.is_null()) {
+    incoming = TRY(copy_from_user(action));
+    incoming.mask &= ~kUnblockable;
+  }
+  Process* process = Kernel::current_thread()->process;
+  KernelSigaction previous;
+  {
+    SpinLockGuard guard(process->lock);
+    previous = process->signal_actions.actions[signal - 1];
+  }
+  if (!old_action.is_null()) TRY(copy_to_user(old_action, previous));
+  if (!action.is_null()) {
+    SpinLockGuard guard(process->lock);
+    process->signal_actions.actions[signal - 1] = incoming;
+  }
+  return 0;
+}
+
+Result<i64> sys_sched_getaffinity(SyscallArgs& args) {
+  const u64 pid = args.arg[0];
+  const u64 length = args.arg[1];
+  const UserPtr<u64> mask(args.arg[2]);
+  const u32 cpus = hal::cpu_count();
+  // Linux: the buffer must hold nr_cpu_ids bits and be a whole number of longs.
+  if (length * 8 < cpus || (length & (sizeof(u64) - 1)) != 0) return Errno::kEINVAL;
+  if (pid != 0 && args.kernel.thread_by_tid(static_cast<u32>(pid)) == nullptr) return Errno::kESRCH;
+  const u64 bits = cpus >= 64 ? ~0ull : ((1ull << cpus) - 1);
+  TRY(copy_to_user(mask, bits));
+  return static_cast<i64>(sizeof(u64));  // bytes written: the kernel's cpumask size
+}
+
+Result<i64> sys_uname(SyscallArgs& args) {
+  struct Utsname {
+    char sysname[65], nodename[65], release[65], version[65], machine[65], domainname[65];
+  };
+  Utsname u;
+  fill_bytes(&u, 0, sizeof(u));
+  auto set = [](char* field, const char* text) { copy_bytes(field, text, string_length(text) + 1); };
+  set(u.sysname, "Linux");
+  set(u.nodename, "tandem");
+  set(u.release, "6.1.0-tandem");
+  set(u.version, "#1 SMP tandem");
+  set(u.machine, "x86_64");
+  set(u.domainname, "(none)");
+  TRY(copy_to_user(UserPtr<Utsname>(args.arg[0]), u));
+  return 0;
+}
+
+Result<i64> sys_getrandom(SyscallArgs& args) {
+  constexpr u64 kGrndNonblock = 1, kGrndRandom = 2, kGrndInsecure = 4;
+  const u64 address = args.arg[0];
+  u64 length = args.arg[1];
+  const u64 flags = args.arg[2];
+  if (flags & ~(kGrndNonblock | kGrndRandom | kGrndInsecure)) return Errno::kEINVAL;
+  if ((flags & (kGrndRandom | kGrndInsecure)) == (kGrndRandom | kGrndInsecure)) return Errno::kEINVAL;
+  length = min<u64>(length, 0x1ffffff);  // Linux caps one call at 32 MiB - 1
+  u8 buffer[256];
+  u64 done = 0;
+  while (done < length) {
+    const usize chunk = min<u64>(sizeof(buffer), length - done);
+    hal::random_bytes(buffer, chunk);
+    if (!hal::copy_to_user(address + done, buffer, chunk)) {
+      if (done == 0) return Errno::kEFAULT;
+      break;
+    }
+    done += chunk;
+  }
+  return static_cast<i64>(done);
+}
+
+Result<i64> sys_getuid(SyscallArgs&) { return 0; }
+Result<i64> sys_geteuid(SyscallArgs&) { return 0; }
+Result<i64> sys_getgid(SyscallArgs&) { return 0; }
+Result<i64> sys_getegid(SyscallArgs&) { return 0; }
+
+}  // namespace tandem
