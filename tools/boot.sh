@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# tools/boot.sh: `./tandem boot` - boots the tandem kernel in QEMU with a program as PID 1.
+#
+# usage: ./tandem boot [--cpus N] [--mem SIZE] [--accel tcg|kvm] [--gdb] [--initrd FILE]
+#                      [--timeout S] [--no-busybox] -- PROGRAM [ARGS...]
+#
+#   PROGRAM      a tests/userspace program name (hello, cpus, exitcode, segv, threads): runs as
+#                /bin/NAME; or a host path to a static x86-64 executable: copied to the same
+#                path in the initramfs; or an absolute path already in the initramfs
+#                (e.g. /bin/sh with busybox)
+#   --cpus N     CPUs (default 1)                  --mem SIZE  RAM (default 512M)
+#   --accel A    tcg (default) or kvm              --timeout S seconds before giving up (60)
+#   --initrd F   boot this initramfs as is instead of building one
+#   --no-busybox leave Debian's busybox-static out of the initramfs
+#   --gdb        start QEMU's gdb stub (-s -S) and print the gdb command line
+#
+# The initramfs holds PROGRAM, Debian's busybox-static as /bin/busybox with a link per applet,
+# and a minimal /etc (passwd, group, hostname, hosts). The serial console goes to stdout.
+# Exit status: the program's (128+N when signal N killed it), 124 timeout, 125 kernel panic,
+# 126 the machine stopped without a shutdown, 2 usage.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+die() { echo "tandem boot: $*" >&2; exit 2; }
+
+cpus=1
+mem=512M
+accel=tcg
+gdb=0
+initrd=
+timeout_secs=60
+busybox=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --cpus) cpus=${2:?}; shift 2 ;;
+    --mem) mem=${2:?}; shift 2 ;;
+    --accel) accel=${2:?}; shift 2 ;;
+    --gdb) gdb=1; shift ;;
+    --initrd) initrd=${2:?}; shift 2 ;;
+    --timeout) timeout_secs=${2:?}; shift 2 ;;
+    --no-busybox) busybox=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) usage >&2; die "unknown option $1" ;;
+    *) break ;;
+  esac
+done
+[ $# -gt 0 ] || { usage >&2; die "no PROGRAM given"; }
+case "$accel" in tcg|kvm) ;; *) die "--accel must be tcg or kvm" ;; esac
+[[ "$cpus" =~ ^[0-9]+$ ]] && [ "$cpus" -ge 1 ] && [ "$cpus" -le 64 ] || die "--cpus must be 1..64"
+program=$1; shift
+
+# Build the kernel (and the userspace programs) quietly; show the log only on failure.
+mkdir -p "$ROOT/build/logs"
+buildlog=$ROOT/build/logs/boot-build.log
+if ! { cmake --preset kernel && cmake --build --preset kernel; } >"$buildlog" 2>&1; then
+  tail -n 40 "$buildlog" >&2
+  die "kernel build failed (full log: $buildlog)"
+fi
+kernel=$ROOT/build/kernel/hal/real/tandem.elf
+userspace=$ROOT/build/kernel/hal/real/tests-qemu/userspace
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tandem-boot.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+if [ -n "$initrd" ]; then
+  [ -f "$initrd" ] || die "no initramfs at $initrd"
+  case "$program" in /*) init=$program ;; *) init=/bin/$program ;; esac
+else
+  root=$work/root
+  mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev"
+  if [ -x "$userspace/$program" ] && [[ "$program" != */* ]]; then
+    cp "$userspace/$program" "$root/bin/$program"
+    init=/bin/$program
+  elif [ -f "$program" ]; then
+    host=$(cd "$(dirname "$program")" && pwd)/$(basename "$program")
+    mkdir -p "$root$(dirname "$host")"
+    cp "$host" "$root$host"
+    init=$host
+  elif [[ "$program" == /* ]]; then
+    init=$program  # expected inside the initramfs (a busybox applet link, say)
+  else
+    die "$program: not a tests/userspace program ($(ls "$userspace" 2>/dev/null | grep -v '\.' | tr '\n' ' ')) nor a file"
+  fi
+  links=()
+  if [ "$busybox" = 1 ]; then
+    bb=/bin/busybox
+    [ -x "$bb" ] && "$bb" --list >/dev/null 2>&1 || die "busybox-static not found (apt-get install busybox-static, or --no-busybox)"
+    cp "$bb" "$root/bin/busybox"
+
+    for applet in $("$bb" --list); do
+      [ -e "$root/bin/$applet" ] || links+=(--symlink "/bin/$applet:busybox")
+    done
+  fi
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  echo tandem >"$root/etc/hostname"
+  printf '127.0.0.1\tlocalhost tandem\n::1\tlocalhost\n' >"$root/etc/hosts"
+  initrd=$work/initramfs.cpio
+  python3 "$ROOT/tools/mkinitramfs" -o "$initrd" --dir "$root" "${links[@]}"
+fi
+
+cmdline="init=$init"
+[ $# -gt 0 ] && cmdline+=" -- $*"
+extra=()
+[ "$accel" = kvm ] && extra+=(-accel kvm)
+if [ "$gdb" = 1 ]; then
+  extra+=(-s -S)
+  timeout_secs=$((365 * 24 * 3600))
+  echo "tandem boot: QEMU waits for gdb on localhost:1234; in another terminal:" >&2
+  echo "  gdb -ex 'target remote localhost:1234' -ex 'break kentry::boot' -ex continue $kernel" >&2
+fi
+set +e
+"$ROOT/qemu/run-kernel" --smp "$cpus" --mem "$mem" --initrd "$initrd" --append "$cmdline" \
+  --timeout "$timeout_secs" "$kernel" -- "${extra[@]}"
+exit $?
