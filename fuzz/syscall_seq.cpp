@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/syscalls/dispatch.h"
 #include "fuzz/fuzz.h"
 #include "sim/scenarios/ulib.h"
 
@@ -246,6 +247,8 @@ Op take_op(fuzz::FuzzInput& in, uint32_t slices) {
       break;
     }
     case 23: {  // a number with no handler: must be ENOSYS
+      // Whether a number has a handler is the kernel's table's business (tandem::syscall_name):
+      // numbers that gain one simply drop out of the ENOSYS check.
       static constexpr uint32_t kUnimplemented[] = {0, 1, 9, 13, 57, 59, 62, 200, 234, 334, 435, 511, 512, 100000};
       op.nr = 2000;  // marker: the real number is args[0]
       op.args[0] = arg(kImm, in.pick(kUnimplemented));
@@ -330,6 +333,9 @@ void run_slice(User& u, uint32_t slice) {
     } else if (nr == kOpAdd) {
       r = u.fetch_add32(a[0], static_cast<uint32_t>(a[1]));
     } else if (nr == 2000) {
+      // A number that gained a handler since (read, mmap...) is skipped: its semantics (it may
+      // block for good) are not modelled here.
+      if (tandem::syscall_name(a[0]) != nullptr) continue;
       r = u.syscall(a[0], a[1], a[2], a[3], a[4], a[5]);
       if (r != -38) u.fail("syscall %llu has no handler but returned %lld", static_cast<unsigned long long>(a[0]),
                            static_cast<long long>(r));
