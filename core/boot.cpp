@@ -39,7 +39,7 @@ bool cmdline_has(const char* cmdline, const char* word) {
   return false;
 }
 
-// Splits `line` in place at spaces; returns the number of words stored in words[].
+// Splits `line` in place at spaces (a "quoted word" may hold spaces); returns the number of words stored in words[].
 usize split_words(char* line, char** words, usize capacity) {
   usize n = 0;
   char* p = line;
@@ -47,6 +47,14 @@ usize split_words(char* line, char** words, usize capacity) {
     while (*p == ' ') *p++ = 0;
     if (*p == 0) break;
     if (n == capacity) break;
+    // "double quotes" keep spaces inside one word, as Linux's command line parser does.
+    if (*p == '"') {
+      *p++ = 0;
+      words[n++] = p;
+      while (*p != 0 && *p != '"') ++p;
+      if (*p == '"') *p++ = 0;
+      continue;
+    }
     words[n++] = p;
     while (*p != 0 && *p != ' ') ++p;
   }

@@ -7,7 +7,8 @@
 #   PROGRAM      a tests/userspace program name (hello, cpus, exitcode, segv, threads): runs as
 #                /bin/NAME; or a host path to a static x86-64 executable: copied to the same
 #                path in the initramfs; or an absolute path already in the initramfs
-#                (e.g. /bin/sh with busybox)
+#                (e.g. /bin/sh with busybox); a dynamically linked host tool with a busybox
+#                applet of the same name (/bin/ls) runs as that applet
 #   --cpus N     CPUs (default 1)                  --mem SIZE  RAM (default 512M)
 #   --accel A    tcg (default) or kvm              --timeout S seconds before giving up (60)
 #   --initrd F   boot this initramfs as is instead of building one
@@ -73,6 +74,12 @@ else
   if [ -x "$userspace/$program" ] && [[ "$program" != */* ]]; then
     cp "$userspace/$program" "$root/bin/$program"
     init=/bin/$program
+  elif [ -f "$program" ] && [[ "$program" == /* ]] && [ "$busybox" = 1 ] &&
+       head -c 4096 "$program" | grep -aq '/ld-linux' &&
+       /bin/busybox --list 2>/dev/null | grep -qx "$(basename "$program")"; then
+    # A dynamically linked host tool (/bin/ls) cannot run yet: use busybox's applet of that name.
+    echo "tandem boot: $program is dynamically linked; using busybox's $(basename "$program")" >&2
+    init=/bin/$(basename "$program")
   elif [ -f "$program" ]; then
     host=$(cd "$(dirname "$program")" && pwd)/$(basename "$program")
     mkdir -p "$root$(dirname "$host")"
@@ -102,7 +109,13 @@ else
 fi
 
 cmdline="init=$init"
-[ $# -gt 0 ] && cmdline+=" -- $*"
+if [ $# -gt 0 ]; then
+  cmdline+=" --"
+  for arg in "$@"; do
+    [[ "$arg" == *'"'* ]] && die "arguments cannot contain double quotes (kernel command line)"
+    if [[ "$arg" == *" "* || -z "$arg" ]]; then cmdline+=" \"$arg\""; else cmdline+=" $arg"; fi
+  done
+fi
 extra=()
 [ "$accel" = kvm ] && extra+=(-accel kvm)
 if [ "$gdb" = 1 ]; then
