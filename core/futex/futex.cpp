@@ -11,6 +11,31 @@ AddressSpace* current_space() {
   return self->process != nullptr ? self->process->address_space : nullptr;
 }
 
+// Holds two buckets' locks (the same bucket once). They are taken in address order; the rank
+// check cannot order two locks of one rank, so the second is taken as a nested lock.
+class BucketPairGuard {
+ public:
+  BucketPairGuard(FutexBucket& a, FutexBucket& b)
+      : m_first(&a < &b ? &a : &b), m_second(&a < &b ? &b : &a), m_flags(hal::irq_save()) {
+    m_first->lock.acquire();
+    if (m_second != m_first) m_second->lock.acquire_nested();
+  }
+  ~BucketPairGuard() { unlock(); }
+  TANDEM_NONCOPYABLE(BucketPairGuard);
+  void unlock() {
+    if (m_first == nullptr) return;
+    if (m_second != m_first) m_second->lock.release();
+    m_first->lock.release();
+    m_first = nullptr;
+    hal::irq_restore(m_flags);
+  }
+
+ private:
+  FutexBucket* m_first;
+  FutexBucket* m_second;
+  hal::IrqFlags m_flags;
+};
+
 bool key_matches(Thread* waiter, const FutexKey& key, u32 bitset) {
   return waiter->futex_key == key && (waiter->futex_bitset & bitset) != 0;
 }
@@ -146,26 +171,13 @@ Result<i64> FutexTable::requeue(u64 uaddr, bool shared, i32 wake_count, i32 requ
   const FutexKey key2 = TRY(space->futex_key(uaddr2, shared));
   FutexBucket& bucket1 = bucket_for(key1);
   FutexBucket& bucket2 = bucket_for(key2);
-  // Two buckets are locked in address order; the rank check cannot order equal ranks, so the
-  // second one is taken as a nested lock of the same rank.
-  FutexBucket* first = &bucket1 < &bucket2 ? &bucket1 : &bucket2;
-  FutexBucket* second = &bucket1 < &bucket2 ? &bucket2 : &bucket1;
-  hal::IrqFlags flags = hal::irq_save();
-  first->lock.acquire();
-  if (second != first) second->lock.acquire_nested();
-  auto unlock = [&] {
-    if (second != first) second->lock.release();
-    first->lock.release();
-    hal::irq_restore(flags);
-  };
+  BucketPairGuard guard(bucket1, bucket2);
   if (compare_value != nullptr) {
     u32 value = 0;
     if (!hal::copy_from_user(&value, uaddr, sizeof(value))) {
-      unlock();
       return Errno::kEFAULT;
     }
     if (value != *compare_value) {
-      unlock();
       return Errno::kEAGAIN;
     }
   }
@@ -187,7 +199,6 @@ Result<i64> FutexTable::requeue(u64 uaddr, bool shared, i32 wake_count, i32 requ
   });
   bucket1.waiter_count.store(static_cast<u32>(bucket1.waiters.size()));
   bucket2.waiter_count.store(static_cast<u32>(bucket2.waiters.size()));
-  unlock();
   // Linux's futex_requeue returns woken + requeued for both FUTEX_REQUEUE and CMP_REQUEUE.
   return woken + moved;
 }
@@ -212,20 +223,10 @@ Result<i64> FutexTable::wake_op(u64 uaddr, bool shared, i32 count, u64 uaddr2, i
 
   FutexBucket& bucket1 = bucket_for(key1);
   FutexBucket& bucket2 = bucket_for(key2);
-  FutexBucket* first = &bucket1 < &bucket2 ? &bucket1 : &bucket2;
-  FutexBucket* second = &bucket1 < &bucket2 ? &bucket2 : &bucket1;
-  hal::IrqFlags flags = hal::irq_save();
-  first->lock.acquire();
-  if (second != first) second->lock.acquire_nested();
-  auto unlock = [&] {
-    if (second != first) second->lock.release();
-    first->lock.release();
-    hal::irq_restore(flags);
-  };
+  BucketPairGuard guard(bucket1, bucket2);
 
   u32 old_value = 0;
   if (!hal::copy_from_user(&old_value, uaddr2, sizeof(old_value))) {
-    unlock();
     return Errno::kEFAULT;
   }
   for (;;) {
@@ -239,7 +240,6 @@ Result<i64> FutexTable::wake_op(u64 uaddr, bool shared, i32 count, u64 uaddr2, i
     }
     u32 seen = 0;
     if (!hal::user_cmpxchg32(uaddr2, old_value, new_value, &seen)) {
-      unlock();
       return Errno::kEFAULT;
     }
     if (seen == old_value) break;
@@ -257,7 +257,6 @@ Result<i64> FutexTable::wake_op(u64 uaddr, bool shared, i32 count, u64 uaddr2, i
     case 5: condition = old_signed >= cmparg; break;
   }
   if (condition) woken += wake_locked(bucket2, key2, count2, futex_op::kBitsetMatchAny);
-  unlock();
   return woken;
 }
 
