@@ -59,6 +59,12 @@ class Atomic {
     return __atomic_fetch_and(&m_value, bits, static_cast<int>(order));
   }
 
+  // A load that belongs to the same step as the operation just before it (see
+  // SpinLock::wait_for_turn for when that is sound).
+  T load_in_same_step(MemoryOrder order = MemoryOrder::SeqCst) const {
+    return __atomic_load_n(&m_value, static_cast<int>(order));
+  }
+
   // Access without a scheduling point, for assertions, statistics and bookkeeping that no
   // other CPU decides anything on.
   T peek() const { return __atomic_load_n(&m_value, __ATOMIC_RELAXED); }

@@ -2,17 +2,24 @@
 
 namespace tandem {
 
-void SpinLock::acquire() {
+void SpinLock::wait_for_turn() {
   DEBUG_ASSERT(!hal::irq_enabled());
-  const u32 ticket = m_next_ticket.fetch_add(1, MemoryOrder::Relaxed);
+  const u32 ticket = m_next_ticket.fetch_add(1, MemoryOrder::Acquire);
+  // Why the first check needs no scheduling point of its own: if our ticket is being served
+  // when we take it, nobody holds the lock and nobody can change now_serving before we release,
+  // so reading it in the same step as the fetch_add is one of the interleavings that exist and
+  // stands for all of them. Only a real wait is explored step by step.
+  if (m_now_serving.load_in_same_step(MemoryOrder::Acquire) == ticket) return;
   while (m_now_serving.load(MemoryOrder::Acquire) != ticket) hal::cpu_relax();
+}
+
+void SpinLock::acquire() {
+  wait_for_turn();
   note_acquired();
 }
 
 void SpinLock::acquire_nested() {
-  DEBUG_ASSERT(!hal::irq_enabled());
-  const u32 ticket = m_next_ticket.fetch_add(1, MemoryOrder::Relaxed);
-  while (m_now_serving.load(MemoryOrder::Acquire) != ticket) hal::cpu_relax();
+  wait_for_turn();
   note_acquired(false);
 }
 

@@ -52,6 +52,7 @@ class SpinLock {
 
  private:
   static constexpr u32 kNoOwner = ~0u;
+  void wait_for_turn();
   void note_acquired(bool check_rank = true);
   void note_released();
 

@@ -95,9 +95,15 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end) {
     if (vma->end > start && vma->start < end) {
       const u64 cut_start = max(vma->start, start);
       const u64 cut_end = min(vma->end, end);
-      for (u64 page = cut_start; page < cut_end; page += hal::kPageSize) {
-        if (hal::pt_unmap(m_page_table, page) != 0) hal::tlb_flush_local(page, hal::kPageSize);
-      }
+      // Only pages that were faulted in can be mapped, and every one of them is in the
+      // object's page list: walk that list rather than every page of a mostly empty range.
+      const u64 first = (vma->object_offset + (cut_start - vma->start)) / hal::kPageSize;
+      const u64 last = (vma->object_offset + (cut_end - vma->start)) / hal::kPageSize;
+      vma->object->pages.for_each([&](VmObject::Page* page) {
+        if (page->index < first || page->index >= last) return;
+        const u64 address = vma->start + page->index * hal::kPageSize - vma->object_offset;
+        if (hal::pt_unmap(m_page_table, address) != 0) hal::tlb_flush_local(address, hal::kPageSize);
+      });
       if (cut_start == vma->start && cut_end == vma->end) {
         m_vmas.remove(vma);
         release_object(vma->object);

@@ -69,6 +69,9 @@ Result<i64> sys_set_tid_address(SyscallArgs& args) {
 }
 
 Result<i64> sys_sched_yield(SyscallArgs& args) {
+  // A thread that yields is waiting for someone else: tell the CPU (and a priority-based
+  // exploration strategy, which must then let other CPUs run) that this is a spin.
+  hal::cpu_relax();
   args.kernel.yield();
   return 0;
 }

@@ -57,19 +57,29 @@ class PctStrategy final : public Strategy {
     for (uint32_t i = 0; i + 1 < d; ++i) m_change_points.push_back(1 + m_rng.below(std::max<uint64_t>(m_params.expected_steps, 1)));
     std::sort(m_change_points.begin(), m_change_points.end());
     m_next_change = 0;
+    update_top();
   }
   uint32_t pick(uint64_t step, uint32_t current, uint64_t enabled) override {
     while (m_next_change < m_change_points.size() && m_change_points[m_next_change] <= step) {
       // The i-th change point gives the running CPU priority d-1-i: lower than every initial one.
       m_priority[current] = static_cast<uint32_t>(m_change_points.size() - m_next_change - 1);
       ++m_next_change;
+      update_top();
     }
+    // Fast path: the running CPU holds the highest priority of all and can run.
+    if (current == m_top && ((enabled >> current) & 1)) return current;
     uint32_t best = lowest(enabled);
     for (uint64_t m = enabled & (enabled - 1); m != 0; m &= m - 1) {
       const uint32_t c = lowest(m);
       if (m_priority[c] > m_priority[best]) best = c;
     }
     return best;
+  }
+  void update_top() {
+    m_top = 0;
+    for (uint32_t c = 1; c < m_priority.size(); ++c) {
+      if (m_priority[c] > m_priority[m_top]) m_top = c;
+    }
   }
   bool early_timer(uint64_t, uint32_t) override {
     return m_params.early_timer_one_in != 0 && m_rng.below(m_params.early_timer_one_in) == 0;
@@ -82,6 +92,7 @@ class PctStrategy final : public Strategy {
     if (m_priority[cpu] == lowest_priority) return;
     for (uint32_t& p : m_priority) ++p;
     m_priority[cpu] = lowest_priority;
+    update_top();
   }
 
  private:
@@ -90,6 +101,7 @@ class PctStrategy final : public Strategy {
   std::vector<uint32_t> m_priority;
   std::vector<uint64_t> m_change_points;
   size_t m_next_change = 0;
+  uint32_t m_top = 0;  // the CPU with the highest priority
 };
 
 // Round-robin with a quantum drawn once per schedule.
