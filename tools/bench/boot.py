@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""tools/bench/boot.py: `./tandem bench boot` - boot time of tandem against Debian's Linux.
+
+usage: ./tandem bench boot [--runs N] [--cpus N] [--timeout S] [--out FILE] [--no-linux]
+
+Boots, side by side in one run, the tandem kernel and Debian's Linux cloud kernel (the image the
+package linux-image-cloud-amd64 depends on, fetched with `apt-get download` into build/ and
+extracted with dpkg-deb -x at run time; never installed, never committed) in QEMU with
+-M q35 -cpu max -smp N (default 8) under TCG. Both get the same initramfs: /init is the static
+musl program tests/userspace/hello, and /dev/console exists (Linux opens it for init's stdio).
+Linux boots with `console=ttyS0 rdinit=/init panic=-1`, so init's exit panics and QEMU exits
+(-no-reboot).
+
+Measured on the host, from just before QEMU is started:
+  first output  the arrival of the first byte of "hello from tandem" on the serial console
+  exit          QEMU's exit
+and, for tandem, the kernel's own monotonic time at PID 1's first entry to user mode (its log
+line "user: first entry to user mode at X ms"). N runs each (default 5), alternating the two
+kernels so that load on the machine hits both alike; medians are reported. The result goes to
+bench/results/boot-DATE.json and a table is printed.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import re
+import selectors
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+KERNEL = os.path.join(ROOT, "build/kernel/hal/real/tandem.elf")
+HELLO = os.path.join(ROOT, "build/kernel/hal/real/tests-qemu/userspace/hello")
+BASELINE_DIR = os.path.join(ROOT, "build/linux-baseline")
+MARKER = b"hello from tandem"
+FIRST_USER = re.compile(rb"first entry to user mode at ([0-9]+)\.([0-9]+) ms")
+
+
+def die(message):
+    sys.exit(f"tandem bench boot: {message}")
+
+
+def build_kernel():
+    log = os.path.join(ROOT, "build/logs/bench-boot-build.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w") as f:
+        for cmd in (["cmake", "--preset", "kernel"], ["cmake", "--build", "--preset", "kernel"]):
+            if subprocess.call(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT) != 0:
+                die(f"kernel build failed (log: {log})")
+    for path in (KERNEL, HELLO):
+        if not os.path.exists(path):
+            die(f"{path} was not built (musl-tools missing?)")
+
+
+def linux_package():
+    """The versioned image package that the metapackage linux-image-cloud-amd64 depends on."""
+    out = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        m = re.match(r"\s*Depends:\s*(linux-image-[0-9][^\s]*)", line)
+        if m:
+            return m.group(1)
+    die("apt-cache knows no linux-image-cloud-amd64 (run apt-get update)")
+
+
+def linux_vmlinuz(workdir):
+    """Downloads the package into build/linux-baseline once; extracts vmlinuz into workdir."""
+    os.makedirs(BASELINE_DIR, exist_ok=True)
+    package = linux_package()
+    debs = sorted(glob.glob(os.path.join(BASELINE_DIR, package + "_*.deb")))
+    if not debs:
+        print(f"downloading {package} (apt-get download, not installed)...", file=sys.stderr)
+        if subprocess.call(["apt-get", "download", package], cwd=BASELINE_DIR) != 0:
+            die(f"apt-get download {package} failed")
+        debs = sorted(glob.glob(os.path.join(BASELINE_DIR, package + "_*.deb")))
+        if not debs:
+            die(f"apt-get download {package} left no .deb in {BASELINE_DIR}")
+    deb = debs[-1]
+    target = os.path.join(workdir, "linux")
+    subprocess.check_call(["dpkg-deb", "-x", deb, target])
+    images = glob.glob(os.path.join(target, "boot", "vmlinuz-*"))
+    if len(images) != 1:
+        die(f"{deb} holds {len(images)} boot/vmlinuz-* files, expected 1")
+    return images[0], os.path.basename(deb)
+
+
+def make_initramfs(workdir):
+    out = os.path.join(workdir, "hello.cpio")
+    subprocess.check_call([sys.executable, os.path.join(ROOT, "tools/mkinitramfs"), "-o", out,
+                           "--chardev", "/dev/console:5:1", f"{HELLO}:/init"])
+    return out
+
+
+def run_once(qemu_args, timeout):
+    """Runs QEMU; returns (seconds to the marker's first byte or None, seconds to exit, output)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(qemu_args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    data = bytearray()
+    arrivals = []  # (offset of the chunk's first byte, host time it was read)
+    first = None
+    deadline = start + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            proc.kill()
+            proc.wait()
+            return first, None, bytes(data)
+        if not sel.select(remaining):
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        now = time.monotonic()
+        if not chunk:
+            break
+        arrivals.append((len(data), now))
+        data += chunk
+        if first is None:
+            at = data.find(MARKER)
+            if at >= 0:
+                # The chunk that carried the marker's first byte.
+                first = max(t for off, t in arrivals if off <= at) - start
+    proc.wait()
+    return first, time.monotonic() - start, bytes(data)
+
+
+def main():
+    p = argparse.ArgumentParser(prog="tandem bench boot", description=__doc__.split("\n", 3)[3],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--cpus", type=int, default=8)
+    p.add_argument("--mem", default="512M")
+    p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--out", help="JSON output (default bench/results/boot-DATE.json)")
+    p.add_argument("--no-linux", action="store_true", help="tandem only (no Debian kernel)")
+    args = p.parse_args()
+    if args.runs < 1 or not 1 <= args.cpus <= 64:
+        die("--runs must be at least 1 and --cpus 1..64")
+    if not shutil.which("qemu-system-x86_64"):
+        die("qemu-system-x86_64 not found (./tandem setup)")
+
+    build_kernel()
+    workdir = tempfile.mkdtemp(prefix="tandem-bench-boot.")
+    try:
+        initrd = make_initramfs(workdir)
+        common = ["qemu-system-x86_64", "-M", "q35", "-cpu", "max", "-accel", "tcg", "-smp", str(args.cpus),
+                  "-m", args.mem, "-nographic", "-no-reboot", "-initrd", initrd]
+        systems = {
+            "tandem": common + ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-kernel", KERNEL,
+                                "-append", "init=/init"],
+        }
+        linux_deb = None
+        if not args.no_linux:
+            vmlinuz, linux_deb = linux_vmlinuz(workdir)
+            systems["linux"] = common + ["-kernel", vmlinuz, "-append", "console=ttyS0 rdinit=/init panic=-1"]
+
+        runs = {name: [] for name in systems}
+        for i in range(args.runs):
+            for name, qemu_args in systems.items():
+                first, exit_s, out = run_once(qemu_args, args.timeout)
+                kernel_ms = None
+                m = FIRST_USER.search(out)
+                if m:
+                    kernel_ms = int(m.group(1)) + int(m.group(2)) / 10 ** len(m.group(2))
+                run = {"first_output_s": first, "exit_s": exit_s, "kernel_first_user_ms": kernel_ms}
+                runs[name].append(run)
+                shown = lambda v: "timeout" if v is None else f"{v:.3f} s"
+                print(f"run {i + 1}/{args.runs} {name:6}: first output {shown(first)}, exit {shown(exit_s)}"
+                      + (f", kernel: first user instruction at {kernel_ms:.1f} ms" if kernel_ms is not None else ""),
+                      file=sys.stderr)
+                if first is None:
+                    log = os.path.join(ROOT, f"build/logs/bench-boot-{name}-run{i + 1}.log")
+                    with open(log, "wb") as f:
+                        f.write(out)
+                    print(f"  no '{MARKER.decode()}' on the console: output in {log}", file=sys.stderr)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def median(name, key):
+        values = [r[key] for r in runs[name] if r[key] is not None]
+        return statistics.median(values) if len(values) == len(runs[name]) else None
+
+    summary = {}
+    for name in systems:
+        summary[name] = {"first_output_s": median(name, "first_output_s"), "exit_s": median(name, "exit_s")}
+    summary["tandem"]["kernel_first_user_ms"] = median("tandem", "kernel_first_user_ms")
+    ratio = None
+    if "linux" in summary and summary["linux"]["first_output_s"] and summary["tandem"]["first_output_s"]:
+        ratio = summary["linux"]["first_output_s"] / summary["tandem"]["first_output_s"]
+
+    now = datetime.datetime.now()
+    result = {
+        "benchmark": "boot",
+        "date": now.isoformat(timespec="seconds"),
+        "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
+                 "qemu": subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                                        text=True).stdout.splitlines()[0]},
+        "qemu": {"machine": "q35", "cpu": "max", "accel": "tcg", "smp": args.cpus, "memory": args.mem},
+        "program": "tests/userspace/hello (musl, static) as /init",
+        "linux_package": linux_deb,
+        "runs_each": args.runs,
+        "runs": runs,
+        "median": summary,
+        "linux_to_tandem_first_output_ratio": ratio,
+        "target": "tandem's time to the first user instruction at most 1/10 of Linux's time to init",
+    }
+    out = args.out or os.path.join(ROOT, "bench/results", f"boot-{now.strftime('%Y-%m-%d')}.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+
+    fmt = lambda v, unit="s": "-" if v is None else (f"{v:.3f} s" if unit == "s" else f"{v:.1f} ms")
+    print()
+    print(f"boot to /init, QEMU TCG -M q35 -cpu max -smp {args.cpus}, median of {args.runs} runs "
+          f"(host load {os.getloadavg()[0]:.2f})")
+    print(f"| {'kernel':8} | {'first output':>12} | {'QEMU exit':>10} | {'kernel clock at 1st user insn':>29} |")
+    print(f"|{'-' * 10}|{'-' * 14}|{'-' * 12}|{'-' * 31}|")
+    for name in systems:
+        s = summary[name]
+        kernel = fmt(s.get("kernel_first_user_ms"), "ms") if name == "tandem" else "-"
+        print(f"| {name:8} | {fmt(s['first_output_s']):>12} | {fmt(s['exit_s']):>10} | {kernel:>29} |")
+    if ratio is not None:
+        verdict = "met" if ratio >= 10 else "NOT met"
+        print(f"Linux / tandem, time to the program's first output: {ratio:.1f}x (target 10x: {verdict})")
+    print(f"results: {os.path.relpath(out, ROOT)}")
+    failed = any(r["first_output_s"] is None for rs in runs.values() for r in rs)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
