@@ -18,6 +18,9 @@
 
 namespace tandem {
 
+class Vfs;
+class CpioFs;
+
 inline constexpr u32 kMaxThreads = TANDEM_MAX_THREADS;
 inline constexpr u64 kTickNs = 10'000'000;  // 100 Hz
 
@@ -41,6 +44,11 @@ class Kernel {
   Heap& heap() { return m_heap; }
   FutexTable& futexes() { return m_futexes; }
   Cpu& cpu(u32 id) { return reinterpret_cast<Cpu*>(m_cpu_storage)[id]; }
+
+  // The file systems (core/fs): built on first use by kernel_vfs(), so a kernel whose programs
+  // never touch a file costs nothing more. root_archive, when set before, becomes the root.
+  Atomic<Vfs*> vfs{nullptr};
+  const CpioFs* root_archive = nullptr;
 
   // Threads and processes.
   Result<Thread*> create_thread(Process* process, void (*entry)(void*), void* arg);

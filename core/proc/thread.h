@@ -14,6 +14,7 @@ namespace tandem {
 class Kernel;
 struct Process;
 struct FutexBucket;
+class FileTable;
 
 // A thread's life: Embryo (being built) -> Ready (on a run queue) <-> Running (on a CPU) ->
 // Sleeping (announced it will block; a wake-up now just cancels the sleep) -> Blocked
@@ -99,6 +100,11 @@ struct Process {
   u64 brk_current = 0;
   u64 brk_mapped_end = 0;
   SignalActions signal_actions;  // rt_sigaction, guarded by lock
+  // Open files, current directory and umask (core/fs/file_table.h); fork clones it, execve
+  // calls close_on_exec() on it, the last thread's exit releases it.
+  FileTable* files = nullptr;
+  // The absolute path of the running program, for /proc/self/exe; set by the loader.
+  char exe_path[256] = {};
 };
 
 // Threads waiting for something that is not a futex word.
