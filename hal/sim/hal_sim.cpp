@@ -23,16 +23,22 @@ struct Context {
   std::string name;
 };
 
-// The software MMU: a four-level radix tree over 48-bit user addresses, like x86-64's.
+// The software MMU: each address space maps virtual page numbers to entries (physical address
+// and permissions) in an open-addressing hash table. A simulated program touches tens of pages,
+// and a schedule creates and destroys address spaces by the thousand, so one small array beats
+// a four-level radix tree of 4 KiB tables. Keys are never removed: an unmapped page keeps its
+// slot with a zero entry.
 struct PageTable;
 void pt_destroy_now(PageTable* table);
 
 struct PageTable {
   static constexpr uint64_t kPresent = 1ull << 63;
-  struct Level {
-    void* slots[512] = {};
+  struct Slot {
+    uint64_t key;    // virtual page number + 1; 0 marks an empty slot
+    uint64_t entry;  // kPresent | physical address | permission bits, or 0
   };
-  Level root;
+  std::vector<Slot> slots = std::vector<Slot>(32);
+  size_t used = 0;
   size_t mapped = 0;
 };
 
@@ -69,25 +75,32 @@ void cleanup(void*) {
 }
 
 uint64_t* leaf(hal::PageTable* table, uint64_t virt, bool create) {
-  void** slots = table->root.slots;
-  for (int level = 3; level > 0; --level) {
-    const size_t index = (virt >> (12 + 9 * level)) & 511;
-    if (slots[index] == nullptr) {
+  const uint64_t key = (virt >> 12) + 1;
+  for (;;) {
+    const size_t mask = table->slots.size() - 1;
+    for (size_t i = (key * 0x9e3779b97f4a7c15ull) >> 40 & mask;; i = (i + 1) & mask) {
+      hal::PageTable::Slot& slot = table->slots[i];
+      if (slot.key == key) return &slot.entry;
+      if (slot.key != 0) continue;
       if (!create) return nullptr;
-      slots[index] = new hal::PageTable::Level();
+      if ((table->used + 1) * 4 <= table->slots.size() * 3) {
+        slot.key = key;
+        slot.entry = 0;
+        ++table->used;
+        return &slot.entry;
+      }
+      break;  // too full: grow, then probe again
     }
-    slots = static_cast<hal::PageTable::Level*>(slots[index])->slots;
-  }
-  return reinterpret_cast<uint64_t*>(&slots[(virt >> 12) & 511]);
-}
-
-void free_level(hal::PageTable::Level* level, int depth) {
-  if (depth > 0) {
-    for (void* child : level->slots) {
-      if (child != nullptr) free_level(static_cast<hal::PageTable::Level*>(child), depth - 1);
+    std::vector<hal::PageTable::Slot> old(table->slots.size() * 2);
+    old.swap(table->slots);
+    const size_t grown_mask = table->slots.size() - 1;
+    for (const hal::PageTable::Slot& slot : old) {
+      if (slot.key == 0) continue;
+      size_t i = (slot.key * 0x9e3779b97f4a7c15ull) >> 40 & grown_mask;
+      while (table->slots[i].key != 0) i = (i + 1) & grown_mask;
+      table->slots[i] = slot;
     }
   }
-  delete level;
 }
 
 // Translates a user address for an access; null when it is not mapped with that permission.
@@ -320,12 +333,7 @@ void pt_destroy(PageTable* table) {
   }
   pt_destroy_now(table);
 }
-void pt_destroy_now(PageTable* table) {
-  for (void* child : table->root.slots) {
-    if (child != nullptr) sim::free_level(static_cast<PageTable::Level*>(child), 2);
-  }
-  delete table;
-}
+void pt_destroy_now(PageTable* table) { delete table; }
 bool pt_map(PageTable* table, u64 virt, u64 phys, u32 flags) {
   machine().point(Point::Hal);
   uint64_t* entry = sim::leaf(table, virt, true);

@@ -1,6 +1,7 @@
 #include "sim/cpus/strategy.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace sim {
 
@@ -22,20 +23,49 @@ uint32_t nth_set_bit(uint64_t mask, uint64_t n) {
   return lowest(mask);
 }
 
-class RandomStrategy final : public Strategy {
+// Early timer interrupts at a rate of one in N eligible points: instead of a coin flip at every
+// point, draw how many points to skip (a geometric distribution, the same process) once per
+// interrupt.
+class EarlyTimers {
  public:
-  explicit RandomStrategy(const StrategyParams& p) : m_params(p) {}
-  void begin(uint64_t seed, uint32_t) override { m_rng.reseed(seed); }
-  uint32_t pick(uint64_t, uint32_t, uint64_t enabled) override {
-    return nth_set_bit(enabled, m_rng.below(static_cast<uint64_t>(__builtin_popcountll(enabled))));
-  }
-  bool early_timer(uint64_t, uint32_t) override {
-    return m_params.early_timer_one_in != 0 && m_rng.below(m_params.early_timer_one_in) == 0;
+  explicit EarlyTimers(uint32_t one_in) : m_one_in(one_in) {}
+  void begin(Rng& rng) { m_left = draw(rng); }
+  bool fire(Rng& rng) {
+    if (m_one_in == 0) return false;
+    if (m_left > 0) {
+      --m_left;
+      return false;
+    }
+    m_left = draw(rng);
+    return true;
   }
 
  private:
-  StrategyParams m_params;
+  uint64_t draw(Rng& rng) {
+    if (m_one_in <= 1) return 0;
+    // Inverse transform: floor(ln(U) / ln(1 - 1/N)), U uniform in (0, 1].
+    const double u = (static_cast<double>(rng.next() >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+    return static_cast<uint64_t>(std::log(u) / std::log1p(-1.0 / m_one_in));
+  }
+  uint32_t m_one_in;
+  uint64_t m_left = 0;
+};
+
+class RandomStrategy final : public Strategy {
+ public:
+  explicit RandomStrategy(const StrategyParams& p) : m_early(p.early_timer_one_in) {}
+  void begin(uint64_t seed, uint32_t) override {
+    m_rng.reseed(seed);
+    m_early.begin(m_rng);
+  }
+  uint32_t pick(uint64_t, uint32_t, uint64_t enabled) override {
+    return nth_set_bit(enabled, m_rng.below(static_cast<uint64_t>(__builtin_popcountll(enabled))));
+  }
+  bool early_timer(uint64_t, uint32_t) override { return m_early.fire(m_rng); }
+
+ private:
   Rng m_rng;
+  EarlyTimers m_early;
 };
 
 // Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte, ASPLOS 2010):
@@ -44,9 +74,10 @@ class RandomStrategy final : public Strategy {
 // probability at least 1/(n k^(d-1)) per schedule.
 class PctStrategy final : public Strategy {
  public:
-  explicit PctStrategy(const StrategyParams& p) : m_params(p) {}
+  explicit PctStrategy(const StrategyParams& p) : m_params(p), m_early(p.early_timer_one_in) {}
   void begin(uint64_t seed, uint32_t cpus) override {
     m_rng.reseed(seed);
+    m_early.begin(m_rng);
     m_priority.assign(cpus, 0);
     std::vector<uint32_t> order(cpus);
     for (uint32_t i = 0; i < cpus; ++i) order[i] = i;
@@ -66,24 +97,20 @@ class PctStrategy final : public Strategy {
       ++m_next_change;
       update_top();
     }
-    // Fast path: the running CPU holds the highest priority of all and can run.
-    if (current == m_top && ((enabled >> current) & 1)) return current;
+    // Priorities change rarely and the set of enabled CPUs changes only when one halts or
+    // wakes: remember the answer for the last set.
+    if (enabled == m_cached_enabled) return m_cached_best;
     uint32_t best = lowest(enabled);
     for (uint64_t m = enabled & (enabled - 1); m != 0; m &= m - 1) {
       const uint32_t c = lowest(m);
       if (m_priority[c] > m_priority[best]) best = c;
     }
+    m_cached_enabled = enabled;
+    m_cached_best = best;
     return best;
   }
-  void update_top() {
-    m_top = 0;
-    for (uint32_t c = 1; c < m_priority.size(); ++c) {
-      if (m_priority[c] > m_priority[m_top]) m_top = c;
-    }
-  }
-  bool early_timer(uint64_t, uint32_t) override {
-    return m_params.early_timer_one_in != 0 && m_rng.below(m_params.early_timer_one_in) == 0;
-  }
+  void update_top() { m_cached_enabled = 0; }
+  bool early_timer(uint64_t, uint32_t) override { return m_early.fire(m_rng); }
   void spinning(uint32_t cpu) override {
     // A spinner drops below every other CPU (keeping the relative order of the rest), as if it
     // had yielded; the CPU it waits for then gets to run.
@@ -98,18 +125,21 @@ class PctStrategy final : public Strategy {
  private:
   StrategyParams m_params;
   Rng m_rng;
+  EarlyTimers m_early;
   std::vector<uint32_t> m_priority;
   std::vector<uint64_t> m_change_points;
   size_t m_next_change = 0;
-  uint32_t m_top = 0;  // the CPU with the highest priority
+  uint64_t m_cached_enabled = 0;  // 0: nothing cached
+  uint32_t m_cached_best = 0;
 };
 
 // Round-robin with a quantum drawn once per schedule.
 class RoundRobinStrategy final : public Strategy {
  public:
-  explicit RoundRobinStrategy(const StrategyParams& p) : m_params(p) {}
+  explicit RoundRobinStrategy(const StrategyParams& p) : m_early(p.early_timer_one_in) {}
   void begin(uint64_t seed, uint32_t cpus) override {
     m_rng.reseed(seed);
+    m_early.begin(m_rng);
     m_cpus = cpus;
     m_quantum = 1 + m_rng.below(48);
     m_used = 0;
@@ -125,13 +155,11 @@ class RoundRobinStrategy final : public Strategy {
     }
     return current;
   }
-  bool early_timer(uint64_t, uint32_t) override {
-    return m_params.early_timer_one_in != 0 && m_rng.below(m_params.early_timer_one_in) == 0;
-  }
+  bool early_timer(uint64_t, uint32_t) override { return m_early.fire(m_rng); }
 
  private:
-  StrategyParams m_params;
   Rng m_rng;
+  EarlyTimers m_early;
   uint32_t m_cpus = 1;
   uint64_t m_quantum = 1;
   uint64_t m_used = 0;

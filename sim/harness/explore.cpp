@@ -54,7 +54,7 @@ ExploreResult explore(const ExploreSpec& spec, const Progress& progress) {
   std::atomic<uint64_t> steps{0};
   std::atomic<uint64_t> digest{0};
   std::mutex mutex;
-  std::set<uint64_t> hashes;
+  std::vector<uint64_t> hashes;
 
   auto worker = [&] {
     std::vector<uint64_t> local_hashes;
@@ -77,12 +77,12 @@ ExploreResult explore(const ExploreSpec& spec, const Progress& progress) {
       }
       if (local_hashes.size() >= 256) {
         std::lock_guard<std::mutex> lock(mutex);
-        hashes.insert(local_hashes.begin(), local_hashes.end());
+        hashes.insert(hashes.end(), local_hashes.begin(), local_hashes.end());
         local_hashes.clear();
       }
     }
     std::lock_guard<std::mutex> lock(mutex);
-    hashes.insert(local_hashes.begin(), local_hashes.end());
+    hashes.insert(hashes.end(), local_hashes.begin(), local_hashes.end());
   };
 
   const uint32_t jobs = std::max<uint32_t>(spec.jobs, 1);
@@ -94,7 +94,8 @@ ExploreResult explore(const ExploreSpec& spec, const Progress& progress) {
     for (auto& t : threads) t.join();
   }
   result.seconds = since(start);
-  result.distinct_interleavings = hashes.size();
+  std::sort(hashes.begin(), hashes.end());
+  result.distinct_interleavings = static_cast<uint64_t>(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
   result.total_steps = steps.load();
   result.digest = digest.load();
   const uint64_t failing = lowest_failure.load();
