@@ -191,8 +191,9 @@ void Machine::point(hal::Point kind) {
     }
     if (c->pending != 0) deliver(*c);
   }
-  if (kind == hal::Point::Relax) m_strategy->spinning(m_running);
-  reschedule(true);
+  const bool spinning = kind == hal::Point::Relax;
+  if (spinning) m_strategy->spinning(m_running);
+  reschedule(spinning);
 }
 
 void Machine::deliver(SimCpu& first) {
@@ -255,7 +256,7 @@ void Machine::irq_enable() {
   if (c.pending != 0) deliver(c);
 }
 
-void Machine::reschedule(bool) {
+void Machine::reschedule(bool spinning) {
   uint64_t mask = m_awake;
   while (mask == 0) {
     // Every CPU is halted: jump to the next timer, or stop.
@@ -270,10 +271,15 @@ void Machine::reschedule(bool) {
     wake_due_timers();
     mask = m_awake;
   }
-  const uint32_t next = m_strategy->pick(m_step, m_running, mask);
+  const bool can_stay = (mask >> m_running) & 1;
+  const uint32_t next = spinning && can_stay ? m_strategy->pick_after_spin(m_step, m_running, mask)
+                                             : m_strategy->pick(m_step, m_running, mask);
   if (next != m_running) {
     record(Decision::Switch, next);
     switch_cpu(next);
+  } else if (spinning) {
+    // Replay would move on from a spinner by default: record that we did not.
+    record(Decision::Stay, next);
   }
 }
 

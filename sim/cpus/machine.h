@@ -143,7 +143,7 @@ class Machine {
  private:
   static void cpu_boot(void* arg);
   void deliver(SimCpu& c);
-  void reschedule(bool current_enabled);
+  void reschedule(bool spinning);
   void switch_cpu(uint32_t next);
   uint64_t enabled_mask();
   bool wake_due_timers();

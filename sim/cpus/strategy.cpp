@@ -173,15 +173,19 @@ class ReplayStrategy final : public Strategy {
   explicit ReplayStrategy(const StrategyParams& p) : m_decisions(p.replay) {}
   void begin(uint64_t, uint32_t) override { m_next = 0; }
   uint32_t pick(uint64_t step, uint32_t current, uint64_t enabled) override {
-    skip_past(step);
-    uint32_t choice = ((enabled >> current) & 1) ? current : lowest(enabled);
-    if (m_next < m_decisions->size() && (*m_decisions)[m_next].step == step &&
-        (*m_decisions)[m_next].kind == Decision::Switch) {
-      const uint32_t c = (*m_decisions)[m_next].cpu;
-      if ((enabled >> c) & 1) choice = c;
-      ++m_next;
+    return choose(step, current, enabled, ((enabled >> current) & 1) ? current : lowest(enabled));
+  }
+  uint32_t pick_after_spin(uint64_t step, uint32_t current, uint64_t enabled) override {
+    // By default a spinner gives way to the next CPU that can run.
+    uint32_t next = current;
+    for (uint32_t i = 1; i <= 64; ++i) {
+      const uint32_t c = (current + i) % 64;
+      if ((enabled >> c) & 1) {
+        next = c;
+        break;
+      }
     }
-    return choice;
+    return choose(step, current, enabled, next);
   }
   bool early_timer(uint64_t step, uint32_t cpu) override {
     skip_past(step);
@@ -195,6 +199,20 @@ class ReplayStrategy final : public Strategy {
   }
 
  private:
+  uint32_t choose(uint64_t step, uint32_t current, uint64_t enabled, uint32_t fallback) {
+    skip_past(step);
+    if (m_next < m_decisions->size() && (*m_decisions)[m_next].step == step) {
+      const Decision& d = (*m_decisions)[m_next];
+      if (d.kind == Decision::Switch) {
+        ++m_next;
+        if ((enabled >> d.cpu) & 1) return d.cpu;
+      } else if (d.kind == Decision::Stay) {
+        ++m_next;
+        if ((enabled >> current) & 1) return current;
+      }
+    }
+    return fallback;
+  }
   void skip_past(uint64_t step) {
     while (m_next < m_decisions->size() && (*m_decisions)[m_next].step < step) ++m_next;
   }

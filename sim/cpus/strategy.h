@@ -25,10 +25,13 @@ class Rng {
 
 uint64_t mix_seed(uint64_t base, uint64_t index);
 
-// One recorded choice: at scheduling point `step`, either switch to CPU `cpu` or deliver the
-// running CPU's timer interrupt early.
+// One recorded choice: at scheduling point `step`, switch to CPU `cpu`, deliver the running
+// CPU's timer interrupt early, or (at a spin-wait point only) stay on the spinning CPU. Replay
+// follows the decisions; between them it stays on the running CPU, except at a spin-wait,
+// where it moves on to the next CPU that can run, so that a decision list with decisions
+// removed (shrinking) or made up (fuzzing) cannot starve the CPU a spinner waits for.
 struct Decision {
-  enum Kind : uint8_t { Switch = 0, EarlyTimer = 1 };
+  enum Kind : uint8_t { Switch = 0, EarlyTimer = 1, Stay = 2 };
   uint64_t step;
   uint32_t cpu;
   Kind kind;
@@ -55,6 +58,10 @@ class Strategy {
   // `current` is the running CPU (it may not be in `enabled` when it just halted); `enabled`
   // has a bit per CPU that can run. Returns the CPU to run, one of `enabled`.
   virtual uint32_t pick(uint64_t step, uint32_t current, uint64_t enabled) = 0;
+  // The same at a spin-wait point (after spinning(current)). Replay overrides it.
+  virtual uint32_t pick_after_spin(uint64_t step, uint32_t current, uint64_t enabled) {
+    return pick(step, current, enabled);
+  }
   // Whether `cpu` takes its armed timer interrupt now, ahead of time.
   virtual bool early_timer(uint64_t step, uint32_t cpu) = 0;
   // `cpu` spins waiting for another CPU (a spin-wait hint). Priority-based strategies must let

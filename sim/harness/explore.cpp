@@ -166,7 +166,9 @@ namespace {
 
 nlohmann::json decisions_json(const std::vector<Decision>& decisions) {
   nlohmann::json out = nlohmann::json::array();
-  for (const Decision& d : decisions) out.push_back({d.step, d.cpu, d.kind == Decision::Switch ? "switch" : "timer"});
+  for (const Decision& d : decisions) {
+    out.push_back({d.step, d.cpu, d.kind == Decision::Switch ? "switch" : d.kind == Decision::Stay ? "stay" : "timer"});
+  }
   return out;
 }
 
@@ -305,14 +307,15 @@ bool read_replay_json(const std::string& text, ReplayFile* f, std::string* error
     for (const auto& item : array) {
       if (!item.is_array() || item.size() != 3 || !item[0].is_number_unsigned() || !item[1].is_number_unsigned() ||
           !item[2].is_string()) {
-        *error = "a decision must be [step, cpu, \"switch\" or \"timer\"]";
+        *error = "a decision must be [step, cpu, \"switch\", \"stay\" or \"timer\"]";
         return false;
       }
       Decision d{item[0].get<uint64_t>(), item[1].get<uint32_t>(), Decision::Switch};
       const std::string kind_text = item[2].get<std::string>();
       if (kind_text == "timer") d.kind = Decision::EarlyTimer;
+      else if (kind_text == "stay") d.kind = Decision::Stay;
       else if (kind_text != "switch") {
-        *error = "a decision's kind must be \"switch\" or \"timer\"";
+        *error = "a decision's kind must be \"switch\", \"stay\" or \"timer\"";
         return false;
       }
       if (d.cpu >= f->spec.cpus) {
