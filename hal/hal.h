@@ -200,6 +200,13 @@ bool pt_query(PageTable* table, u64 virt, u64* phys, u32* flags);
 void pt_activate(PageTable* table);
 // Invalidates this CPU's TLB entries for [virt, virt + length) of the active table.
 void tlb_flush_local(u64 virt, u64 length);
+// Invalidates the TLB entries for [virt, virt + length) of `table` on every CPU that may have
+// it active, this one included, and returns only once each of them has done so (an IPI and
+// its acknowledgement on hardware). Core calls it after pt_unmap/pt_protect and before the
+// unmapped pages go back to the allocator, so no CPU can reach a freed page through a stale
+// entry. Callable with interrupts disabled and kernel locks held: a CPU that waits for one,
+// or spins in cpu_relax(), still answers shootdowns. Not from NMI context.
+void tlb_shootdown(PageTable* table, u64 virt, u64 length);
 
 // Copies to and from user memory of the active address space. A missing page is first offered
 // to kentry::page_fault (demand paging, copy-on-write); a fault it cannot resolve makes the copy

@@ -119,10 +119,28 @@ fi
 extra=()
 [ "$accel" = kvm ] && extra+=(-accel kvm)
 if [ "$gdb" = 1 ]; then
-  extra+=(-s -S)
+  # QEMU's -s listens on port 1234 of every interface; listen on localhost only, and on the
+  # first free port from 1234 up, so that two debugging sessions on one machine do not collide.
+  port=$(python3 -c '
+import socket
+for port in range(1234, 1334):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+')
+  [ -n "$port" ] || die "no free TCP port in 1234-1333 for the gdb stub"
+  extra+=(-gdb "tcp:127.0.0.1:$port" -S)
   timeout_secs=$((365 * 24 * 3600))
-  echo "tandem boot: QEMU waits for gdb on localhost:1234; in another terminal:" >&2
-  echo "  gdb -ex 'target remote localhost:1234' -ex 'break kentry::boot' -ex continue $kernel" >&2
+  # Software breakpoints work from the first instruction on: under TCG QEMU checks them as it
+  # translates code, so a kernel address may be given before paging is on.
+  echo "tandem boot: QEMU waits for gdb on localhost:$port; in another terminal:" >&2
+  echo "  gdb -ex 'target remote localhost:$port' -ex 'break kentry::boot' -ex continue $kernel" >&2
 fi
 set +e
 "$ROOT/qemu/run-kernel" --smp "$cpus" --mem "$mem" --initrd "$initrd" --append "$cmdline" \

@@ -99,11 +99,15 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end) {
       // object's page list: walk that list rather than every page of a mostly empty range.
       const u64 first = (vma->object_offset + (cut_start - vma->start)) / hal::kPageSize;
       const u64 last = (vma->object_offset + (cut_end - vma->start)) / hal::kPageSize;
+      bool unmapped = false;
       vma->object->pages.for_each([&](VmObject::Page* page) {
         if (page->index < first || page->index >= last) return;
         const u64 address = vma->start + page->index * hal::kPageSize - vma->object_offset;
-        if (hal::pt_unmap(m_page_table, address) != 0) hal::tlb_flush_local(address, hal::kPageSize);
+        if (hal::pt_unmap(m_page_table, address) != 0) unmapped = true;
       });
+      // One shootdown for the whole cut, and before release_object below can free the pages:
+      // another CPU running this address space must not reach them through a stale TLB entry.
+      if (unmapped) hal::tlb_shootdown(m_page_table, cut_start, cut_end - cut_start);
       if (cut_start == vma->start && cut_end == vma->end) {
         m_vmas.remove(vma);
         release_object(vma->object);

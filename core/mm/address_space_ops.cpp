@@ -94,9 +94,12 @@ Result<void> AddressSpace::protect(u64 address, u64 length, u32 prot) {
     }
     if (v->end > end) TRY(split_locked(v, end));
     v->prot = prot;
+    bool changed = false;
     for (u64 page = v->start; page < v->end; page += hal::kPageSize) {
-      if (hal::pt_protect(m_page_table, page, prot)) hal::tlb_flush_local(page, hal::kPageSize);
+      if (hal::pt_protect(m_page_table, page, prot)) changed = true;
     }
+    // Other CPUs running this address space may hold the old permissions in their TLBs.
+    if (changed) hal::tlb_shootdown(m_page_table, v->start, v->end - v->start);
   }
   return {};
 }

@@ -366,6 +366,10 @@ bool pt_query(PageTable* table, u64 virt, u64* phys, u32* flags) {
 }
 void pt_activate(PageTable* table) { machine().cpu().page_table = table; }
 void tlb_flush_local(u64, u64) {}
+// The software MMU has no TLB yet, so there is nothing to invalidate; the call stays a
+// scheduling point so that schedules explore other CPUs running between the page-table
+// change and the end of the shootdown, as they do on hardware.
+void tlb_shootdown(PageTable*, u64, u64) { machine().point(Point::Hal); }
 
 bool copy_from_user(void* dst, u64 user_src, size_t length) {
   machine().point(Point::Hal);

@@ -276,8 +276,12 @@ using namespace hal::real;
 extern "C" [[noreturn]] void hal_real_ap_main(u32 id) {
   cpu_init(id, g_cpus[id].apic_id, g_ap_stack_top);
   lapic_init_this_cpu();
-  __atomic_store_n(&g_cpus[id].online, 1u, __ATOMIC_RELEASE);
+  // The log line comes before `online` is published: CPU 0 may go on to finish the whole boot
+  // (and power off) as soon as it sees the flag, and a vCPU thread that a busy host deschedules
+  // right after the store would otherwise never print it (the qemu.kernel.smp2 flake).
   klog("cpu %u online (apic id %u)", id, lapic_id());
+  __atomic_store_n(&g_cpus[id].online, 1u, __ATOMIC_RELEASE);
+  if (g_watchdog_test) watchdog_test_cpu();
   kentry::cpu_main(g_kernel, id);
 }
 
@@ -318,8 +322,9 @@ void start_secondary_cpus(void* kernel) {
     bool up = false;
     for (u32 attempt = 0; attempt < 2 && !up; ++attempt) {
       icr_send(apic_id, 0x4600 | u32(kTrampolinePhys >> 12));
-      // TCG may take a while to schedule a new vCPU thread: wait up to a second.
-      u64 limit = attempt == 0 ? 200 : 1'000'000;
+      // TCG may take a while to schedule a new vCPU thread, all the more on a host busy with
+      // other QEMUs (ctest -j8): wait up to ten seconds before calling the CPU dead.
+      u64 limit = attempt == 0 ? 200 : 10'000'000;
       for (u64 us = 0; us < limit && !up; us += 100) {
         up = __atomic_load_n(&g_cpus[id].online, __ATOMIC_ACQUIRE);
         if (!up) delay_us(100);
@@ -330,6 +335,7 @@ void start_secondary_cpus(void* kernel) {
       panic("secondary CPU start failed");
     }
   }
+  watchdog_arm();
 }
 
 }  // namespace hal

@@ -176,6 +176,9 @@ struct PerCpu {
   u32 exception_depth;  // nested fatal exceptions, to stop a dump that faults
   volatile u32 online;
   volatile u32 nmi_count;  // NMIs handled, so a panicking CPU knows a backtrace was printed
+  volatile u32 tlb_pending;   // a shootdown asks this CPU to flush (tlb.cpp)
+  volatile u64 active_pml4;   // physical address of the loaded user page table, 0 for none
+  volatile u64 last_tick_ns;  // the watchdog's heartbeat: last timer interrupt (watchdog.cpp)
 };
 extern PerCpu g_cpus[kMaxCpus];
 extern u32 g_cpu_count;
@@ -262,6 +265,28 @@ void time_init();  // calibrates TSC and LAPIC timer against the PIT, reads the 
 void timer_interrupt();
 void delay_us(u64 us);
 void smp_prepare();  // copies the AP trampoline below 1 MiB
+
+// TLB shootdowns (tlb.cpp) and the watchdog (watchdog.cpp).
+// Flushes this CPU's TLB when a shootdown asked it to and acknowledges; cheap when none did.
+void tlb_service();
+// Records the user page table this CPU is about to load (pt_activate), before the CR3 write.
+void note_active_table(u64 pml4_phys);
+// Work every spin loop that may run with interrupts disabled does: answer shootdowns, so a CPU
+// waiting for a lock never blocks the lock holder's shootdown, and check the watchdog.
+void spin_hook();
+// The watchdog: each CPU's timer interrupt is its heartbeat, and the HAL keeps every CPU's timer
+// firing at least every kWatchdogTickNs. A CPU that sees another's (or its own, in a spin loop)
+// heartbeat older than the timeout stops the machine with every CPU's backtrace.
+inline constexpr u64 kWatchdogTickNs = 500'000'000;
+void watchdog_init(const char* cmdline);  // reads watchdog=SECONDS (0 disables; default 5)
+void watchdog_arm();                      // every CPU is online: start checking
+void watchdog_heartbeat();                // from the timer interrupt
+void watchdog_check();                    // from the timer interrupt and spin loops
+u64 watchdog_clamp_deadline(u64 deadline_ns);  // the LAPIC deadline, at most one tick ahead
+// `watchdog-test` on the command line: no kernel runs; the last CPU spins with interrupts off
+// (raw pause, or cpu_relax on a single CPU, which must then notice itself) and the others idle.
+extern bool g_watchdog_test;
+[[noreturn]] void watchdog_test_cpu();
 
 // Context internals (context.cpp) that traps.cpp and cpu.cpp need.
 u64 context_fs_base(Context* c);

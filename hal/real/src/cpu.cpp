@@ -222,7 +222,12 @@ bool irq_enabled() { return real::read_rflags() & real::kRflagsIf; }
 // it and `hlt`: one that is pending wakes the hlt at once, and none can slip in unseen.
 void cpu_idle_wait() { asm volatile("sti; hlt; cli" ::: "memory"); }
 
-void cpu_relax() { asm volatile("pause" ::: "memory"); }
+void cpu_relax() {
+  asm volatile("pause" ::: "memory");
+  // Core's lock loops spin here with interrupts disabled: answer TLB shootdowns meanwhile
+  // (the lock holder may be waiting for this CPU's answer) and check the watchdog.
+  real::spin_hook();
+}
 
 void cpu_local_set(void* p) { asm volatile("mov %0, %%gs:32" ::"r"(p) : "memory"); }
 

@@ -40,6 +40,16 @@ volatile u32 g_panic_cpu = ~0u;
   power_off_code(kExitPanic);
 }
 
+bool has_word(const char* line, const char* word) {
+  for (const char* p = line; *p; ++p) {
+    if (p != line && p[-1] != ' ') continue;
+    u32 i = 0;
+    while (word[i] && p[i] == word[i]) ++i;
+    if (!word[i] && (p[i] == 0 || p[i] == ' ')) return true;
+  }
+  return false;
+}
+
 bool early_range_ok(u64 phys, u64 size) {
   return phys && size <= kEarlyMapped && phys <= kEarlyMapped - size;
 }
@@ -191,6 +201,12 @@ extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
 
   // Static constructors (core's, if it has any) run last, so they may use any HAL function.
   for (auto** ctor = __init_array_start; ctor != __init_array_end; ++ctor) (*ctor)();
+  watchdog_init(g_cmdline);
+  if (has_word(g_cmdline, "watchdog-test")) {
+    g_watchdog_test = true;
+    start_secondary_cpus(nullptr);
+    watchdog_test_cpu();
+  }
   BootInfo info{g_cmdline, initrd_phys, initrd_size, memory_bytes};
   kentry::boot(info);
 }

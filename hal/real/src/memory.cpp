@@ -335,6 +335,8 @@ bool pt_query(PageTable* table, u64 virt, u64* phys, u32* flags) {
 
 void pt_activate(PageTable* table) {
   u64 pml4 = table ? virt_to_phys_direct(table) : g_kernel_pml4;
+  // Shootdowns target the CPUs whose active table matches (tlb.cpp): record it first.
+  note_active_table(table ? pml4 : 0);
   if ((read_cr3() & kAddrMask) != pml4) write_cr3(pml4);
 }
 

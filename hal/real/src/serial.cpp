@@ -116,7 +116,10 @@ IrqFlags SpinLock::lock() {
   IrqFlags flags = irq_save();
   u32 me = cpu_id();
   while (__atomic_exchange_n(&m_locked, 1u, __ATOMIC_ACQUIRE)) {
-    while (m_locked) asm volatile("pause");
+    while (m_locked) {
+      asm volatile("pause");
+      spin_hook();
+    }
   }
   m_owner = me;
   return flags;

@@ -74,6 +74,8 @@ u64 read_rtc_seconds() {
 }
 
 void arm(u64 deadline) {
+  // The watchdog needs every CPU's timer to fire now and then, even when core disarms it.
+  deadline = watchdog_clamp_deadline(deadline);
   if (!deadline) {
     lapic_timer_write(kTimerInitial, 0);  // stops the count
     return;

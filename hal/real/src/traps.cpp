@@ -194,9 +194,11 @@ void device_or_ipi(TrapFrame& f, bool from_user) {
   u32 irq = 0;
   u8 v = u8(f.vector);
   if (v == kVecTimer) {
-    // The LAPIC one-shot may fire early when the deadline was beyond its range; then it is
-    // re-armed and core hears nothing.
+    // The LAPIC one-shot may fire early when the deadline was beyond its range, or for the
+    // watchdog's sake; then it is re-armed and core hears nothing.
     lapic_eoi();
+    watchdog_heartbeat();
+    watchdog_check();
     PerCpu* cpu = this_cpu();
     if (!cpu->timer_deadline || monotonic_ns() < cpu->timer_deadline) {
       timer_interrupt();
@@ -209,6 +211,7 @@ void device_or_ipi(TrapFrame& f, bool from_user) {
     kind = kentry::Vector::IpiReschedule;
   } else if (v == kVecTlbShootdown) {
     lapic_eoi();
+    tlb_service();
     kind = kentry::Vector::IpiTlbShootdown;
   } else if (v >= kVecDeviceBase && v < kVecDeviceBase + kMaxGsi) {
     lapic_eoi();
