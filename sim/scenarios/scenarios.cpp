@@ -340,6 +340,57 @@ void join_main(User& u) {
   exit_group(u, 0);
 }
 
+// ------------------------------------------------------------------------------------------------
+// tls: every thread's FS base (its TLS pointer) survives context switches, migrations,
+// preemption and blocking, and arch_prctl(ARCH_SET_FS) changes only the caller's. The seed's
+// kernel shared one FS base between the Erlang runtime's schedulers until it saved it per thread.
+// words: 0 a mutex the threads contend on
+// ------------------------------------------------------------------------------------------------
+constexpr uint64_t kArchPrctl = 158, kArchSetFs = 0x1002, kArchGetFs = 0x1003;
+
+void check_fs(User& u, uint64_t want, uint32_t index, const char* where) {
+  const uint64_t fs = u.fs_base();
+  if (fs != want) {
+    u.fail("tls: thread %u sees FS base 0x%llx %s, expected 0x%llx", index, static_cast<unsigned long long>(fs), where,
+           static_cast<unsigned long long>(want));
+  }
+  // The kernel's view (ARCH_GET_FS) agrees with the register.
+  const uint64_t scratch = slot_at(kDataBase + kSlots, index).tls + 256;
+  if (u.syscall(kArchPrctl, kArchGetFs, scratch) != 0) u.fail("tls: ARCH_GET_FS failed");
+  if (u.load64(scratch) != want) u.fail("tls: thread %u: ARCH_GET_FS says 0x%llx %s", index,
+                                         static_cast<unsigned long long>(u.load64(scratch)), where);
+}
+
+void tls_worker(User& u) {
+  const uint64_t base = worker_base(u);
+  const uint32_t index = static_cast<uint32_t>(thread_arg(u));
+  const uint64_t iterations = u.load64(base + kIterations);
+  const uint64_t tls = slot_at(base + kSlots, index).tls;
+  for (uint64_t i = 0; i < iterations; ++i) {
+    check_fs(u, tls, index, "after start or a lock");
+    if (u.load64(u.fs_base()) != tls) u.fail("tls: thread %u's TLS block does not point to itself", index);
+    yield(u);
+    check_fs(u, tls, index, "after sched_yield");
+    if (i % 2 == 1) {
+      // Move the TLS pointer and back, as a runtime that switches TLS blocks would.
+      if (u.syscall(kArchPrctl, kArchSetFs, tls + 64) != 0) u.fail("tls: ARCH_SET_FS failed");
+      yield(u);
+      check_fs(u, tls + 64, index, "after ARCH_SET_FS and a yield");
+      if (u.syscall(kArchPrctl, kArchSetFs, tls) != 0) u.fail("tls: ARCH_SET_FS failed");
+    }
+    mutex_lock(u, word(base, 0));
+    check_fs(u, tls, index, "inside the lock");
+    mutex_unlock(u, word(base, 0));
+  }
+}
+const uint64_t kTlsWorker = register_entry("tls.worker", tls_worker);
+
+void tls_main(User& u) {
+  const Program p = start_main(u);
+  run_workers(u, p, kTlsWorker, p.threads);
+  exit_group(u, 0);
+}
+
 struct Registrar {
   Registrar() {
     register_scenario({"mutex", "Drepper's futex mutex around a non-atomic counter: mutual exclusion, exact count",
@@ -354,6 +405,8 @@ struct Registrar {
                        register_entry("rwlock.main", rwlock_main), validate_threads});
     register_scenario({"join", "thread join through the CLONE_CHILD_CLEARTID futex wake",
                        register_entry("join.main", join_main), validate_threads});
+    register_scenario({"tls", "each thread's FS base survives switches, migration and blocking; ARCH_SET_FS is per thread",
+                       register_entry("tls.main", tls_main), validate_threads});
   }
 };
 const Registrar kRegistrar;
