@@ -7,6 +7,7 @@
 // says why and shuts down with exit status 127 (wait status 0x7f00, "command not found").
 #include "core/exec/elf.h"
 #include "core/fs/cpio.h"
+#include "core/fs/vfs.h"
 #include "core/kernel.h"
 #include "core/lib/print.h"
 
@@ -61,6 +62,21 @@ usize split_words(char* line, char** words, usize capacity) {
   return n;
 }
 
+// /proc/self/exe names the program with its symbolic links resolved, as Linux's does.
+void set_exe_path(Kernel& kernel, Process* process, const char* path) {
+  copy_bytes(process->exe_path, path, min(string_length(path) + 1, sizeof(process->exe_path) - 1));
+  auto vfs = kernel_vfs(kernel);
+  if (vfs.is_error()) return;
+  PathBuffer canonical(kernel);
+  if (!canonical.ok()) return;
+  auto found = vfs.value()->resolve(PathStart{vfs.value()->root(), "/"}, path, true, canonical.data());
+  if (found.is_error()) return;
+  found.value()->release();
+  const usize n = min(string_length(canonical.data()), sizeof(process->exe_path) - 1);
+  copy_bytes(process->exe_path, canonical.data(), n);
+  process->exe_path[n] = 0;
+}
+
 void no_init(const char* why) {
   klog("init: %s; shutting down with exit status 127", why);
   hal::shutdown(kNoInitStatus);
@@ -98,6 +114,8 @@ void boot_init(Kernel& kernel, void*) {
          error.reason);
     return no_init("cannot mount the initramfs");
   }
+  // The VFS, built when PID 1's descriptors are made, takes this archive as its root.
+  kernel.root_archive = &g_root;
   klog("initramfs: %lu bytes, %lu entries, mounted read-only at /",
        static_cast<unsigned long>(g_boot_params.initrd_size), static_cast<unsigned long>(g_root.entry_count()));
 
@@ -156,6 +174,7 @@ void boot_init(Kernel& kernel, void*) {
     SpinLockGuard guard(p->lock);
     p->brk_start = p->brk_current = p->brk_mapped_end = image.value().brk_start;
   }
+  set_exe_path(kernel, p, init_path);
   klog("init: started %s as pid %u (%s, entry %lx)", init_path, p->pid,
        info.value().pie ? "static PIE" : "static", static_cast<unsigned long>(info.value().entry));
 }

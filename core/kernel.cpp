@@ -1,5 +1,7 @@
 #include "core/kernel.h"
 
+#include "core/fs/file_table.h"
+
 #include "core/lib/print.h"
 #include "core/syscalls/dispatch.h"
 
@@ -152,11 +154,21 @@ Result<Thread*> Kernel::create_user_thread(Process* process, const hal::UserFram
 }
 
 Result<Process*> Kernel::spawn_user(AddressSpace* space, const hal::UserFrame& frame) {
-  Process* process = TRY(create_process());
+  // The first program starts with /dev/console open on descriptors 0, 1 and 2.
+  FileTable* files = TRY(FileTable::create_with_console(*this));
+  auto process_or_error = create_process();
+  if (process_or_error.is_error()) {
+    files->release();
+    return process_or_error.error();
+  }
+  Process* process = process_or_error.value();
   process->address_space = space;
+  process->files = files;
   auto thread_or_error = create_user_thread(process, frame);
   if (thread_or_error.is_error()) {
     process->address_space = nullptr;
+    process->files = nullptr;
+    files->release();
     destroy_process(process);
     return thread_or_error.error();
   }

@@ -51,6 +51,9 @@ class CpioFs {
   Result<void> mount(const u8* data, usize size, CpioError* error);
   bool mounted() const { return m_data != nullptr; }
   usize entry_count() const { return m_entries; }
+  // The archive's bytes, for the VFS's own walks (directory listings).
+  const u8* data() const { return m_data; }
+  usize size() const { return m_size; }
 
   // Looks up an absolute or relative path ("/bin/sh", "bin/sh"); "." and empty components are
   // skipped. Symbolic links are followed (up to 8) when follow is true, in the last component

@@ -83,6 +83,14 @@ class AddressSpace {
 
   Result<FutexKey> futex_key(u64 address, bool shared);
 
+  // Calls f(const Vma&) for every mapping in address order, under the space's lock: f must not
+  // touch user memory or block (/proc/self/maps copies what it needs first).
+  template <typename F>
+  void for_each_mapping(F&& f) {
+    SpinLockGuard guard(m_lock);
+    m_vmas.for_each([&](Vma* vma) { f(*vma); });
+  }
+
   hal::PageTable* page_table() const { return m_page_table; }
   usize vma_count() const { return m_vmas.size(); }
 

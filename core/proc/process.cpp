@@ -1,4 +1,5 @@
 // Thread and process exit.
+#include "core/fs/file_table.h"
 #include "core/kernel.h"
 #include "core/lib/print.h"
 
@@ -37,6 +38,11 @@ namespace tandem {
     if (process->address_space != nullptr) {
       process->address_space->destroy();
       process->address_space = nullptr;
+    }
+    // Open files close with the last thread; the last table to go unmounts the VFS.
+    if (process->files != nullptr) {
+      process->files->release();
+      process->files = nullptr;
     }
     const int status = process->exit_status;
     const u32 pid = process->pid;

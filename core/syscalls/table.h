@@ -2,6 +2,8 @@
 // here returns ENOSYS. Each handler only decodes its arguments and calls into the subsystem.
 #pragma once
 
+#include "core/syscalls/table_fs.h"
+
 // X(number, name)
 #define TANDEM_SYSCALLS(X) \
   X(0, read)               \
@@ -36,4 +38,5 @@
   X(230, clock_nanosleep)  \
   X(231, exit_group)       \
   X(273, set_robust_list)  \
-  X(318, getrandom)
+  X(318, getrandom)       \
+  TANDEM_FS_SYSCALLS(X)

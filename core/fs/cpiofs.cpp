@@ -1,0 +1,234 @@
+// The cpio root as a VFS file system: read-only (EROFS for every change), with vnodes made on
+// lookup that name an archive path. Archives may leave directory entries out; a path that is a
+// prefix of some entry is then a directory of its own (0755).
+#include "core/fs/cpio.h"
+#include "core/kernel.h"
+#include "core/fs/vfs.h"
+
+namespace tandem {
+
+namespace {
+
+struct CpioVfs : FileSystem {
+  const CpioFs* archive;
+};
+
+void strip(const char*& name, usize& length) {
+  for (;;) {
+    if (length >= 2 && name[0] == '.' && name[1] == '/') { name += 2; length -= 2; continue; }
+    if (length >= 1 && name[0] == '/') { name += 1; length -= 1; continue; }
+    if (length == 1 && name[0] == '.') { name += 1; length -= 1; continue; }
+    break;
+  }
+}
+
+u64 path_ino(const char* path, usize length) {
+  if (length == 0) return 1;
+  u64 h = 1469598103934665603ull;  // FNV-1a
+  for (usize i = 0; i < length; ++i) h = (h ^ static_cast<u8>(path[i])) * 1099511628211ull;
+  return h | 2;
+}
+
+class CpioNode final : public Vnode {
+ public:
+  CpioNode(CpioVfs* fs, const char* path, usize length, const CpioFile& file)
+      : Vnode(fs, path_ino(path, length), file.mode), m_length(length), m_data(file.data), m_size(file.size) {
+    copy_bytes(m_path, path, length);
+    m_path[length] = 0;
+    m_mtime_ns = file.mtime * 1'000'000'000ull;
+  }
+
+  const CpioFs& archive() const { return *static_cast<CpioVfs*>(m_fs)->archive; }
+
+  Result<Vnode*> lookup(const char* name, usize length) override {
+    if (!is_directory()) return Errno::kENOTDIR;
+    char child[kNameMax + 1 + 256];
+    const usize n = m_length + (m_length > 0 ? 1 : 0) + length;
+    if (n > 255) return Errno::kENAMETOOLONG;
+    usize at = 0;
+    if (m_length > 0) {
+      copy_bytes(child, m_path, m_length);
+      child[m_length] = '/';
+      at = m_length + 1;
+    }
+    copy_bytes(child + at, name, length);
+    return make(child, n);
+  }
+
+  Vnode* parent() override {
+    if (m_length == 0) {
+      retain();
+      return this;
+    }
+    usize n = m_length;
+    while (n > 0 && m_path[n - 1] != '/') --n;
+    if (n > 0) --n;
+    auto r = make(m_path, n);
+    if (r.is_error()) {
+      retain();
+      return this;
+    }
+    return r.value();
+  }
+
+  Result<bool> readdir(u64* cookie, DirEntry* entry) override {
+    if (!is_directory()) return Errno::kENOTDIR;
+    if (*cookie < 2) {
+      entry->ino = *cookie == 0 ? m_ino : path_ino(m_path, 0);
+      entry->type = 4;
+      entry->name[0] = '.';
+      entry->name[1] = *cookie == 0 ? 0 : '.';
+      entry->name[2] = 0;
+      ++*cookie;
+      return true;
+    }
+    struct Search {
+      const char* dir;
+      usize dir_length;
+      u64 skip;     // entries of the archive before the cookie
+      u64 ordinal;  // this entry's position
+      DirEntry* out;
+      bool found;
+    } s{m_path, m_length, *cookie - 2, 0, entry, false};
+    auto visit = [](const CpioFile& file, void* context) {
+      auto* s = static_cast<Search*>(context);
+      const u64 ordinal = s->ordinal++;
+      if (ordinal < s->skip) return true;
+      const char* name = file.name;
+      usize length = file.name_length;
+      strip(name, length);
+      if (length == 0) return true;
+      if (s->dir_length > 0) {
+        if (length <= s->dir_length + 1 || compare_bytes(name, s->dir, s->dir_length) != 0 || name[s->dir_length] != '/')
+          return true;
+        name += s->dir_length + 1;
+        length -= s->dir_length + 1;
+      }
+      for (usize i = 0; i < length; ++i) {
+        if (name[i] == '/') return true;  // deeper
+      }
+      if (length > kNameMax) return true;
+      s->out->ino = path_ino(file.name, file.name_length);
+      s->out->type = static_cast<u8>((file.mode & kIfMt) >> 12);
+      copy_bytes(s->out->name, name, length);
+      s->out->name[length] = 0;
+      s->found = true;
+      s->skip = ordinal + 1;
+      return false;
+    };
+    (void)cpio_walk(archive().data(), archive().size(), visit, &s, nullptr);
+    if (!s.found) return false;
+    // The inode number is that of the normalized path, the one lookup gives.
+    char full[kNameMax + 1 + 256];
+    usize n = 0;
+    if (m_length > 0) {
+      copy_bytes(full, m_path, m_length);
+      full[m_length] = '/';
+      n = m_length + 1;
+    }
+    const usize name_length = string_length(entry->name);
+    copy_bytes(full + n, entry->name, name_length);
+    entry->ino = path_ino(full, n + name_length);
+    *cookie = s.skip + 2;
+    return true;
+  }
+
+  Result<usize> read(u64 offset, const IoBuffer& out, usize length) override {
+    if (is_directory()) return Errno::kEISDIR;
+    if (offset >= m_size) return usize{0};
+    length = min<u64>(length, m_size - offset);
+    if (!out.put(0, m_data + offset, length)) return Errno::kEFAULT;
+    return length;
+  }
+  Result<usize> write(u64, const IoBuffer&, usize) override { return Errno::kEROFS; }
+  Result<void> truncate(u64) override { return Errno::kEROFS; }
+  u64 size() override { return is_directory() ? 0 : m_size; }
+  Result<usize> readlink(char* out, usize capacity) override {
+    if (!is_symlink()) return Errno::kEINVAL;
+    const usize n = min<usize>(m_size, capacity);
+    copy_bytes(out, m_data, n);
+    return n;
+  }
+
+  // Finds `path` (normalized, no leading slash) in the archive; "" is the root.
+  Result<Vnode*> make(const char* path, usize length) {
+    struct Search {
+      const char* path;
+      usize length;
+      CpioFile found;
+      bool hit;
+      bool prefix;
+    } s{path, length, {}, false, false};
+    auto visit = [](const CpioFile& file, void* context) {
+      auto* s = static_cast<Search*>(context);
+      const char* name = file.name;
+      usize n = file.name_length;
+      strip(name, n);
+      if (n == s->length && compare_bytes(name, s->path, n) == 0) {
+        s->found = file;  // the last entry of a name wins, as the kernel's unpacker overwrites
+        s->hit = true;
+      } else if (n > s->length && (s->length == 0 || (compare_bytes(name, s->path, s->length) == 0 && name[s->length] == '/'))) {
+        s->prefix = true;
+      }
+      return true;
+    };
+    if (length > 0) (void)cpio_walk(archive().data(), archive().size(), visit, &s, nullptr);
+    CpioFile file;
+    if (s.hit) {
+      file = s.found;
+    } else if (s.prefix || length == 0) {
+      file.mode = kIfDir | 0755;
+    } else {
+      return Errno::kENOENT;
+    }
+    auto* fs = static_cast<CpioVfs*>(m_fs);
+    CpioNode* node = fs->kernel->heap().make<CpioNode>(fs, path, length, file);
+    if (node == nullptr) return Errno::kENOMEM;
+    return static_cast<Vnode*>(node);
+  }
+
+  // The root the mount made owns the file system record (other "" nodes come from "..").
+  bool m_owns_fs = false;
+
+ protected:
+  void destroy() override {
+    Heap& heap = m_fs->kernel->heap();
+    if (m_owns_fs) {
+      // The root is made once, by the mount, and owns the file system record.
+      FileSystem* fs = m_fs;
+      heap.destroy(this);
+      heap.destroy(static_cast<CpioVfs*>(fs));
+      return;
+    }
+    heap.destroy(this);
+  }
+
+ private:
+  char m_path[256];
+  usize m_length;
+  const u8* m_data;
+  u64 m_size;
+};
+
+}  // namespace
+
+Result<Vnode*> cpiofs_create(Kernel& kernel, const CpioFs* archive, u32 device) {
+  CpioVfs* fs = kernel.heap().make<CpioVfs>();
+  if (fs == nullptr) return Errno::kENOMEM;
+  fs->kernel = &kernel;
+  fs->device = device;
+  fs->read_only = true;
+  fs->type_name = "rootfs";
+  fs->archive = archive;
+  CpioFile root;
+  root.mode = kIfDir | 0755;
+  CpioNode* node = kernel.heap().make<CpioNode>(fs, "", 0, root);
+  if (node == nullptr) {
+    kernel.heap().destroy(fs);
+    return Errno::kENOMEM;
+  }
+  node->m_owns_fs = true;
+  return static_cast<Vnode*>(node);
+}
+
+}  // namespace tandem

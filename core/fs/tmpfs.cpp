@@ -1,0 +1,442 @@
+// tmpfs: a writable file system in kernel memory. Directories are lists of named entries that
+// hold a reference to their vnode; regular files keep their bytes in physical pages found
+// through a two-level page index; symbolic links keep their target in a heap string.
+//
+// One spin lock per tmpfs instance guards every node's data and every directory's entries.
+// Copies to and from user memory happen under it (a fault there takes the address-space lock,
+// which ranks above it); a vnode's last release never happens under it, because freeing a
+// directory releases its children, which takes it again.
+#include "core/kernel.h"
+#include "core/fs/vfs.h"
+
+namespace tandem {
+
+namespace {
+
+constexpr u64 kIndexEntries = hal::kPageSize / sizeof(u64);  // 512 pages per index page
+constexpr u64 kTopEntries = 64;                               // 64 x 2 MiB = 128 MiB per file
+constexpr u64 kMaxFileSize = kTopEntries * kIndexEntries * hal::kPageSize;
+
+struct TmpFs : FileSystem {
+  SpinLock lock{LockRank::Wait};
+  u64 next_ino = 2;
+};
+
+class TmpNode;
+
+struct TmpEntry {
+  TmpEntry* next;
+  TmpNode* node;  // retained
+  u8 length;
+  char name[kNameMax + 1];
+};
+
+class TmpNode final : public Vnode {
+ public:
+  TmpNode(TmpFs* fs, u64 ino, u32 mode, TmpNode* parent) : Vnode(fs, ino, mode), m_parent(parent) {
+    m_mtime_ns = hal::realtime_ns();
+  }
+
+  TmpFs* tfs() const { return static_cast<TmpFs*>(m_fs); }
+  Heap& heap() const { return m_fs->kernel->heap(); }
+
+  Result<Vnode*> lookup(const char* name, usize length) override {
+    SpinLockGuard guard(tfs()->lock);
+    TmpEntry* e = find(name, length);
+    if (e == nullptr) return Errno::kENOENT;
+    e->node->retain();
+    return static_cast<Vnode*>(e->node);
+  }
+
+  Vnode* parent() override {
+    SpinLockGuard guard(tfs()->lock);
+    Vnode* p = m_parent != nullptr ? static_cast<Vnode*>(m_parent) : this;
+    p->retain();
+    return p;
+  }
+
+  Result<bool> readdir(u64* cookie, DirEntry* entry) override {
+    if (!is_directory()) return Errno::kENOTDIR;
+    SpinLockGuard guard(tfs()->lock);
+    if (*cookie < 2) {
+      entry->ino = *cookie == 0 ? m_ino : (m_parent != nullptr ? m_parent->ino() : m_ino);
+      entry->type = 4;  // DT_DIR
+      entry->name[0] = '.';
+      entry->name[1] = *cookie == 0 ? 0 : '.';
+      entry->name[2] = 0;
+      ++*cookie;
+      return true;
+    }
+    u64 index = *cookie - 2;
+    TmpEntry* e = m_entries;
+    while (e != nullptr && index > 0) {
+      e = e->next;
+      --index;
+    }
+    if (e == nullptr) return false;
+    entry->ino = e->node->ino();
+    entry->type = static_cast<u8>(e->node->type() >> 12);
+    copy_bytes(entry->name, e->name, e->length + 1u);
+    ++*cookie;
+    return true;
+  }
+
+  Result<Vnode*> create(const char* name, usize length, u32 mode) override {
+    if (!is_directory()) return Errno::kENOTDIR;
+    if (length > kNameMax) return Errno::kENAMETOOLONG;
+    auto* entry = static_cast<TmpEntry*>(heap().allocate(sizeof(TmpEntry)));
+    if (entry == nullptr) return Errno::kENOMEM;
+    TmpNode* node = heap().make<TmpNode>(tfs(), 0, mode, this);
+    if (node == nullptr) {
+      heap().free(entry, sizeof(TmpEntry));
+      return Errno::kENOMEM;
+    }
+    SpinLockGuard guard(tfs()->lock);
+    if (m_removed) {
+      guard.unlock();
+      free_unlinked(node, entry);
+      return Errno::kENOENT;
+    }
+    if (find(name, length) != nullptr) {
+      guard.unlock();
+      free_unlinked(node, entry);
+      return Errno::kEEXIST;
+    }
+    node->m_ino = tfs()->next_ino++;
+    link_entry(entry, node, name, length);
+    node->retain();  // one for the entry, one for the caller
+    m_mtime_ns = node->m_mtime_ns;
+    return static_cast<Vnode*>(node);
+  }
+
+  Result<Vnode*> symlink(const char* name, usize length, const char* target, usize target_length) override {
+    if (target_length >= kPathMax) return Errno::kENAMETOOLONG;
+    char* text = static_cast<char*>(heap().allocate(target_length + 1));
+    if (text == nullptr) return Errno::kENOMEM;
+    copy_bytes(text, target, target_length);
+    text[target_length] = 0;
+    auto created = create(name, length, kIfLnk | 0777);
+    if (created.is_error()) {
+      heap().free(text, target_length + 1);
+      return created.error();
+    }
+    auto* node = static_cast<TmpNode*>(created.value());
+    SpinLockGuard guard(tfs()->lock);
+    node->m_link = text;
+    node->m_size = target_length;
+    return created.value();
+  }
+
+  Result<void> unlink(const char* name, usize length, bool directory) override {
+    TmpNode* victim = nullptr;
+    {
+      SpinLockGuard guard(tfs()->lock);
+      TmpEntry* e = find(name, length);
+      if (e == nullptr) return Errno::kENOENT;
+      if (directory) {
+        if (!e->node->is_directory()) return Errno::kENOTDIR;
+        if (e->node->m_entries != nullptr) return Errno::kENOTEMPTY;
+        e->node->m_removed = true;
+        e->node->m_parent = nullptr;
+      } else if (e->node->is_directory()) {
+        return Errno::kEISDIR;
+      }
+      victim = e->node;
+      unlink_entry(e);
+      --victim->m_links;
+      m_mtime_ns = hal::realtime_ns();
+    }
+    victim->release();
+    return {};
+  }
+
+  Result<void> rename(const char* name, usize length, Vnode* new_dir_vnode, const char* new_name, usize new_length,
+                      u32 flags) override {
+    constexpr u32 kNoReplace = 1;
+    if ((flags & ~kNoReplace) != 0) return Errno::kEINVAL;
+    if (new_length > kNameMax) return Errno::kENAMETOOLONG;
+    auto* new_dir = static_cast<TmpNode*>(new_dir_vnode);
+    auto* fresh = static_cast<TmpEntry*>(heap().allocate(sizeof(TmpEntry)));
+    if (fresh == nullptr) return Errno::kENOMEM;
+    TmpNode* replaced = nullptr;
+    {
+      SpinLockGuard guard(tfs()->lock);
+      TmpEntry* source = find(name, length);
+      if (source == nullptr) {
+        guard.unlock();
+        heap().free(fresh, sizeof(TmpEntry));
+        return Errno::kENOENT;
+      }
+      TmpNode* node = source->node;
+      auto refuse = [&](Errno e) -> Result<void> {
+        guard.unlock();
+        heap().free(fresh, sizeof(TmpEntry));
+        return e;
+      };
+      if (new_dir->m_removed) return refuse(Errno::kENOENT);
+      // A directory cannot move below itself.
+      if (node->is_directory()) {
+        for (TmpNode* p = new_dir; p != nullptr; p = p->m_parent) {
+          if (p == node) return refuse(Errno::kEINVAL);
+        }
+      }
+      TmpEntry* target = new_dir->find(new_name, new_length);
+      if (target != nullptr) {
+        if (target->node == node) {
+          // Two names of one file: rename(2) does nothing and succeeds.
+          guard.unlock();
+          heap().free(fresh, sizeof(TmpEntry));
+          return {};
+        }
+        if ((flags & kNoReplace) != 0) return refuse(Errno::kEEXIST);
+        if (node->is_directory()) {
+          if (!target->node->is_directory()) return refuse(Errno::kENOTDIR);
+          if (target->node->m_entries != nullptr) return refuse(Errno::kENOTEMPTY);
+          target->node->m_removed = true;
+          target->node->m_parent = nullptr;
+        } else if (target->node->is_directory()) {
+          return refuse(Errno::kEISDIR);
+        }
+        replaced = target->node;
+        --replaced->m_links;
+        new_dir->unlink_entry(target);
+      }
+      // Move the entry: unlink from here, link there under the new name.
+      node->retain();
+      unlink_entry(source);
+      new_dir->link_entry(fresh, node, new_name, new_length);
+      node->release_locked_nonlast();
+      if (node->is_directory()) node->m_parent = new_dir;
+      m_mtime_ns = new_dir->m_mtime_ns = hal::realtime_ns();
+    }
+    if (replaced != nullptr) replaced->release();
+    return {};
+  }
+
+  Result<usize> read(u64 offset, const IoBuffer& out, usize length) override {
+    if (is_directory()) return Errno::kEISDIR;
+    SpinLockGuard guard(tfs()->lock);
+    if (offset >= m_size) return usize{0};
+    length = min<u64>(length, m_size - offset);
+    usize done = 0;
+    static const u8 kZeros[256] = {};
+    while (done < length) {
+      const u64 at = offset + done;
+      const u64 in_page = at % hal::kPageSize;
+      const usize chunk = min<u64>(length - done, hal::kPageSize - in_page);
+      const u64 phys = page(at / hal::kPageSize);
+      bool ok = true;
+      if (phys != 0) {
+        ok = out.put(done, static_cast<u8*>(hal::phys_to_virt(phys)) + in_page, chunk);
+      } else {
+        for (usize z = 0; z < chunk && ok; z += sizeof(kZeros)) ok = out.put(done + z, kZeros, min(sizeof(kZeros), chunk - z));
+      }
+      if (!ok) {
+        if (done == 0) return Errno::kEFAULT;
+        break;
+      }
+      done += chunk;
+    }
+    return done;
+  }
+
+  Result<usize> write(u64 offset, const IoBuffer& in, usize length) override {
+    if (is_directory()) return Errno::kEISDIR;
+    if (offset >= kMaxFileSize) return Errno::kEFBIG;
+    length = min<u64>(length, kMaxFileSize - offset);
+    SpinLockGuard guard(tfs()->lock);
+    usize done = 0;
+    while (done < length) {
+      const u64 at = offset + done;
+      const u64 in_page = at % hal::kPageSize;
+      const usize chunk = min<u64>(length - done, hal::kPageSize - in_page);
+      u64 phys = page(at / hal::kPageSize);
+      if (phys == 0) {
+        auto made = make_page(at / hal::kPageSize);
+        if (made.is_error()) {
+          if (done == 0) return made.error();
+          break;
+        }
+        phys = made.value();
+      }
+      if (!in.get(static_cast<u8*>(hal::phys_to_virt(phys)) + in_page, done, chunk)) {
+        if (done == 0) return Errno::kEFAULT;
+        break;
+      }
+      done += chunk;
+      if (at + chunk > m_size) m_size = at + chunk;
+    }
+    m_mtime_ns = hal::realtime_ns();
+    return done;
+  }
+
+  Result<void> truncate(u64 size) override {
+    if (is_directory()) return Errno::kEISDIR;
+    if (size > kMaxFileSize) return Errno::kEFBIG;
+    SpinLockGuard guard(tfs()->lock);
+    if (size < m_size) {
+      // Zero the tail of the last kept page and free whole pages past the end, so growing
+      // the file again reads zeros.
+      const u64 keep_pages = align_up(size, hal::kPageSize) / hal::kPageSize;
+      if (size % hal::kPageSize != 0) {
+        const u64 phys = page(size / hal::kPageSize);
+        if (phys != 0) {
+          fill_bytes(static_cast<u8*>(hal::phys_to_virt(phys)) + size % hal::kPageSize, 0,
+                     hal::kPageSize - size % hal::kPageSize);
+        }
+      }
+      free_pages_from(keep_pages);
+    }
+    m_size = size;
+    m_mtime_ns = hal::realtime_ns();
+    return {};
+  }
+
+  u64 size() override {
+    SpinLockGuard guard(tfs()->lock);
+    return m_size;
+  }
+
+  Result<usize> readlink(char* out, usize capacity) override {
+    if (!is_symlink()) return Errno::kEINVAL;
+    SpinLockGuard guard(tfs()->lock);
+    const usize n = min<usize>(m_size, capacity);
+    copy_bytes(out, m_link, n);
+    return n;
+  }
+
+  u32 nlink() override {
+    SpinLockGuard guard(tfs()->lock);
+    if (!is_directory()) return m_links;
+    if (m_removed) return 0;
+    u32 n = 2;
+    for (TmpEntry* e = m_entries; e != nullptr; e = e->next) n += e->node->is_directory() ? 1 : 0;
+    return n;
+  }
+
+ protected:
+  void destroy() override {
+    // Only a directory being torn down with its file system still has entries.
+    while (TmpEntry* e = m_entries) {
+      m_entries = e->next;
+      TmpNode* child = e->node;
+      heap().free(e, sizeof(TmpEntry));
+      child->m_parent = nullptr;
+      child->release();
+    }
+    free_pages_from(0);
+    if (m_link != nullptr) heap().free(m_link, m_size + 1);
+    if (m_parent == nullptr && !m_removed && !is_symlink() && is_directory() && m_ino == 1) {
+      // The root of the instance owns the instance.
+      Heap& h = heap();
+      TmpFs* fs = tfs();
+      h.destroy(this);
+      h.destroy(fs);
+      return;
+    }
+    heap().destroy(this);
+  }
+
+ private:
+  TmpEntry* find(const char* name, usize length) {
+    for (TmpEntry* e = m_entries; e != nullptr; e = e->next) {
+      if (e->length == length && compare_bytes(e->name, name, length) == 0) return e;
+    }
+    return nullptr;
+  }
+  void link_entry(TmpEntry* entry, TmpNode* node, const char* name, usize length) {
+    entry->next = nullptr;
+    entry->node = node;
+    entry->length = static_cast<u8>(length);
+    copy_bytes(entry->name, name, length);
+    entry->name[length] = 0;
+    TmpEntry** tail = &m_entries;
+    while (*tail != nullptr) tail = &(*tail)->next;
+    *tail = entry;
+  }
+  // Removes the entry and frees it; the caller owns the entry's node reference afterwards.
+  void unlink_entry(TmpEntry* entry) {
+    TmpEntry** link = &m_entries;
+    while (*link != entry) link = &(*link)->next;
+    *link = entry->next;
+    heap().free(entry, sizeof(TmpEntry));
+  }
+  // Drops a reference known not to be the last (under the lock, where a last release would
+  // deadlock).
+  void release_locked_nonlast() {
+    const u32 before = m_refs.fetch_sub(1);
+    VERIFY(before > 1);
+  }
+  void free_unlinked(TmpNode* node, TmpEntry* entry) {
+    heap().free(entry, sizeof(TmpEntry));
+    heap().destroy(node);
+  }
+
+  u64 page(u64 index) const {
+    const u64 top = index / kIndexEntries;
+    if (top >= kTopEntries || m_index[top] == nullptr) return 0;
+    return m_index[top][index % kIndexEntries];
+  }
+  Result<u64> make_page(u64 index) {
+    const u64 top = index / kIndexEntries;
+    if (top >= kTopEntries) return Errno::kEFBIG;
+    if (m_index[top] == nullptr) {
+      auto* table = static_cast<u64*>(heap().allocate(hal::kPageSize));
+      if (table == nullptr) return Errno::kENOSPC;
+      fill_bytes(table, 0, hal::kPageSize);
+      m_index[top] = table;
+    }
+    const u64 phys = hal::phys_alloc_page();
+    if (phys == 0) return Errno::kENOSPC;
+    fill_bytes(hal::phys_to_virt(phys), 0, hal::kPageSize);
+    m_index[top][index % kIndexEntries] = phys;
+    return phys;
+  }
+  void free_pages_from(u64 first) {
+    for (u64 top = 0; top < kTopEntries; ++top) {
+      u64* table = m_index[top];
+      if (table == nullptr) continue;
+      bool any_left = false;
+      for (u64 i = 0; i < kIndexEntries; ++i) {
+        const u64 index = top * kIndexEntries + i;
+        if (table[i] == 0) continue;
+        if (index >= first) {
+          hal::phys_free_page(table[i]);
+          table[i] = 0;
+        } else {
+          any_left = true;
+        }
+      }
+      if (!any_left) {
+        heap().free(table, hal::kPageSize);
+        m_index[top] = nullptr;
+      }
+    }
+  }
+
+  TmpNode* m_parent;  // not retained: a directory's entry holds its children, not the reverse
+  TmpEntry* m_entries = nullptr;
+  bool m_removed = false;
+  u32 m_links = 1;
+  u64 m_size = 0;
+  char* m_link = nullptr;
+  u64* m_index[kTopEntries] = {};
+};
+
+}  // namespace
+
+Result<Vnode*> tmpfs_create(Kernel& kernel, u32 device) {
+  TmpFs* fs = kernel.heap().make<TmpFs>();
+  if (fs == nullptr) return Errno::kENOMEM;
+  fs->kernel = &kernel;
+  fs->device = device;
+  fs->type_name = "tmpfs";
+  TmpNode* root = kernel.heap().make<TmpNode>(fs, 1, kIfDir | 01777, nullptr);
+  if (root == nullptr) {
+    kernel.heap().destroy(fs);
+    return Errno::kENOMEM;
+  }
+  return static_cast<Vnode*>(root);
+}
+
+}  // namespace tandem

@@ -1,0 +1,411 @@
+#include "core/fs/vfs.h"
+
+#include "core/ipc/ipc.h"
+#include "core/kernel.h"
+
+namespace tandem {
+
+// ---------------------------------------------------------------------------------------------
+// Vnodes and files
+// ---------------------------------------------------------------------------------------------
+
+void Vnode::fill_stat(KernelStat* st) {
+  fill_bytes(st, 0, sizeof(*st));
+  st->st_dev = m_fs->device;
+  st->st_ino = m_ino;
+  st->st_nlink = nlink();
+  st->st_mode = m_mode;
+  st->st_rdev = rdev();
+  st->st_size = static_cast<i64>(size());
+  st->st_blksize = 4096;
+  st->st_blocks = static_cast<i64>(align_up(static_cast<u64>(st->st_size), 512) / 512);
+  st->st_mtime_sec = st->st_atime_sec = st->st_ctime_sec = static_cast<i64>(m_mtime_ns / 1'000'000'000);
+  st->st_mtime_nsec = st->st_atime_nsec = st->st_ctime_nsec = static_cast<i64>(m_mtime_ns % 1'000'000'000);
+}
+
+void File::release() {
+  if (m_refs.fetch_sub(1) == 1) {
+    epoll_forget_file(*this);
+    on_last_close();
+  }
+}
+
+void File::on_last_close() {
+  if (m_path != nullptr) m_kernel.heap().free(m_path, string_length(m_path) + 1);
+  if (m_vnode != nullptr) m_vnode->release();
+  // A plain vnode file (other kinds override on_last_close and free themselves).
+  Heap& heap = m_kernel.heap();
+  this->File::~File();
+  heap.free(this, sizeof(File));
+}
+
+Result<void> File::set_path(const char* path, usize length) {
+  char* copy = static_cast<char*>(m_kernel.heap().allocate(length + 1));
+  if (copy == nullptr) return Errno::kENOMEM;
+  copy_bytes(copy, path, length);
+  copy[length] = 0;
+  m_path = copy;
+  return {};
+}
+
+Result<usize> File::read(const IoBuffer& out, usize length, u64* offset) {
+  if (m_vnode == nullptr) return Errno::kEINVAL;
+  if (m_vnode->is_directory()) return Errno::kEISDIR;
+  const u64 at = offset != nullptr ? *offset : 0;
+  const usize done = TRY(m_vnode->read(at, out, length));
+  if (offset != nullptr) *offset = at + done;
+  return done;
+}
+
+Result<usize> File::write(const IoBuffer& in, usize length, u64* offset) {
+  if (m_vnode == nullptr) return Errno::kEINVAL;
+  u64 at = offset != nullptr ? *offset : 0;
+  // O_APPEND: every write goes to the current end, whatever the offset says.
+  if ((flags() & oflag::kAppend) != 0 && m_vnode->is_regular()) at = m_vnode->size();
+  const usize done = TRY(m_vnode->write(at, in, length));
+  if (offset != nullptr) *offset = at + done;
+  return done;
+}
+
+u32 File::poll_events() {
+  if (m_vnode == nullptr) return 0;
+  return m_vnode->poll_events();
+}
+
+Result<i64> File::ioctl(u64 request, u64 argument) {
+  if (m_vnode == nullptr) return Errno::kENOTTY;
+  return m_vnode->ioctl(*this, request, argument);
+}
+
+void File::stat(KernelStat* st) {
+  if (m_vnode != nullptr) {
+    m_vnode->fill_stat(st);
+  } else {
+    fill_bytes(st, 0, sizeof(*st));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scratch paths and user strings
+// ---------------------------------------------------------------------------------------------
+
+PathBuffer::PathBuffer(Kernel& kernel) : m_kernel(kernel), m_data(static_cast<char*>(kernel.heap().allocate(kPathMax))) {
+  if (m_data != nullptr) m_data[0] = 0;
+}
+
+PathBuffer::~PathBuffer() {
+  if (m_data != nullptr) m_kernel.heap().free(m_data, kPathMax);
+}
+
+Result<void> copy_path_from_user(u64 address, char* out, bool allow_empty) {
+  // Copy up to each page end at a time: the string may end just before an unmapped page.
+  usize done = 0;
+  while (done < kPathMax) {
+    const u64 at = address + done;
+    if (at < address) return Errno::kEFAULT;
+    const usize chunk = min<u64>(kPathMax - done, hal::kPageSize - (at & (hal::kPageSize - 1)));
+    if (!hal::copy_from_user(out + done, at, chunk)) return Errno::kEFAULT;
+    for (usize i = 0; i < chunk; ++i) {
+      if (out[done + i] == 0) {
+        if (done + i == 0 && !allow_empty) return Errno::kENOENT;
+        return {};
+      }
+    }
+    done += chunk;
+  }
+  return Errno::kENAMETOOLONG;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mount table
+// ---------------------------------------------------------------------------------------------
+
+Result<Vfs*> kernel_vfs(Kernel& kernel) {
+  // The first caller builds it; the init thread does so before any user thread runs in the
+  // booted kernel, and a simulated PID 1 before its first thread, so there is no race to build
+  // two. A compare-exchange still settles it should two ever meet.
+  Vfs* vfs = kernel.vfs.load(MemoryOrder::Acquire);
+  if (vfs != nullptr) return vfs;
+  Vfs* created = TRY(Vfs::create(kernel, kernel.root_archive));
+  Vfs* expected = nullptr;
+  if (!kernel.vfs.compare_exchange(expected, created)) {
+    created->destroy();
+    return expected;
+  }
+  return created;
+}
+
+Result<Vfs*> Vfs::create(Kernel& kernel, const CpioFs* root_archive) {
+  Vfs* vfs = kernel.heap().make<Vfs>(kernel);
+  if (vfs == nullptr) return Errno::kENOMEM;
+  auto fail = [&](Errno e) -> Result<Vfs*> {
+    vfs->destroy();
+    return e;
+  };
+  // Device numbers as Linux shows them for such file systems (0:N for anonymous ones).
+  auto root = root_archive != nullptr ? cpiofs_create(kernel, root_archive, 1) : tmpfs_create(kernel, 1);
+  if (root.is_error()) return fail(root.error());
+  vfs->m_root = root.value();
+  vfs->m_mounts[0] = Mount{1, 1, "/", nullptr, "", vfs->m_root, vfs->m_root->fs()};
+  vfs->m_mount_count = 1;
+  if (root_archive == nullptr) {
+    // An empty root (the simulator): make the mount points, as an initramfs has them.
+    static const char* const kMountPoints[] = {"tmp", "dev", "proc", "sys"};
+    for (const char* name : kMountPoints) {
+      auto made = vfs->m_root->create(name, string_length(name), kIfDir | 0755);
+      if (made.is_error()) return fail(made.error());
+      made.value()->release();
+    }
+  }
+
+  auto tmp = tmpfs_create(kernel, 2);
+  if (tmp.is_error()) return fail(tmp.error());
+  if (auto r = vfs->add_mount("/tmp", "tmp", tmp.value()); r.is_error()) return fail(r.error());
+  auto dev = devfs_create(kernel, 3, &vfs->m_console);
+  if (dev.is_error()) return fail(dev.error());
+  if (auto r = vfs->add_mount("/dev", "dev", dev.value()); r.is_error()) return fail(r.error());
+  auto proc = procfs_create(kernel, 4);
+  if (proc.is_error()) return fail(proc.error());
+  if (auto r = vfs->add_mount("/proc", "proc", proc.value()); r.is_error()) return fail(r.error());
+  auto sys = sysfs_create(kernel, 5);
+  if (sys.is_error()) return fail(sys.error());
+  if (auto r = vfs->add_mount("/sys", "sys", sys.value()); r.is_error()) return fail(r.error());
+  return vfs;
+}
+
+Result<void> Vfs::add_mount(const char* path, const char* name, Vnode* root) {
+  VERIFY(m_mount_count < kMaxMounts);
+  m_root->retain();
+  m_mounts[m_mount_count] = Mount{m_mount_count + 1, 1, path, m_root, name, root, root->fs()};
+  ++m_mount_count;
+  return {};
+}
+
+void Vfs::drop_user() {
+  if (m_users.fetch_sub(1) != 1) return;
+  Vfs* self = this;
+  if (m_kernel.vfs.compare_exchange(self, nullptr)) destroy();
+}
+
+void Vfs::destroy() {
+  // The console first: it lives in devfs, whose record goes with devfs's root.
+  if (m_console != nullptr) m_console->release();
+  m_console = nullptr;
+  for (u32 i = 0; i < m_mount_count; ++i) {
+    if (m_mounts[i].parent_dir != nullptr) m_mounts[i].parent_dir->release();
+    m_mounts[i].root->release();
+  }
+  m_kernel.heap().destroy(this);
+}
+
+Vnode* Vfs::mounted_at(Vnode* dir, const char* name, usize length) {
+  for (u32 i = 1; i < m_mount_count; ++i) {
+    const Mount& m = m_mounts[i];
+    if (m.parent_dir == dir && string_length(m.name) == length && compare_bytes(m.name, name, length) == 0) {
+      m.root->retain();
+      return m.root;
+    }
+  }
+  return nullptr;
+}
+
+// The parent of `dir` (retained): crosses from a mounted root back to where it is mounted, and
+// stays at the global root.
+Vnode* Vfs::dotdot(Vnode* dir) {
+  for (u32 i = 1; i < m_mount_count; ++i) {
+    if (m_mounts[i].root == dir) {
+      m_mounts[i].parent_dir->retain();
+      return m_mounts[i].parent_dir;
+    }
+  }
+  return dir->parent();
+}
+
+Result<File*> Vfs::open_console() { return open_vnode(m_console, oflag::kRdWr); }
+
+Result<File*> Vfs::open_vnode(Vnode* vnode, u32 flags) {
+  File* file = m_kernel.heap().make<File>(m_kernel, vnode, flags);
+  if (file == nullptr) return Errno::kENOMEM;
+  vnode->retain();
+  return file;
+}
+
+void Vfs::notify_readiness() {
+  SpinLockGuard guard(m_readiness.lock);
+  m_readiness_sequence.fetch_add(1);
+  while (Thread* waiter = m_readiness.waiters.pop_front()) m_kernel.wake(waiter, kWakeNormal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Path resolution
+// ---------------------------------------------------------------------------------------------
+
+Result<Vnode*> Vfs::resolve(const PathStart& start, const char* path, bool follow, char* canonical) {
+  return walk(start, path, follow, false, nullptr, canonical);
+}
+
+Result<void> Vfs::resolve_parent(const PathStart& start, const char* path, ParentLookup* out, char* canonical) {
+  TRY(walk(start, path, false, true, out, canonical));
+  return {};
+}
+
+namespace {
+
+// The canonical absolute path being walked, kept beside the vnode so getcwd and fchdir know
+// where a directory is.
+struct CanonicalPath {
+  char* text;  // kPathMax bytes, or null when the caller does not want it
+  usize length;
+
+  void reset_to_root() {
+    if (text == nullptr) return;
+    text[0] = '/';
+    text[1] = 0;
+    length = 1;
+  }
+  void pop() {
+    if (text == nullptr) return;
+    while (length > 1 && text[length - 1] != '/') --length;
+    if (length > 1) --length;
+    text[length] = 0;
+  }
+  Result<void> push(const char* name, usize n) {
+    if (text == nullptr) return {};
+    const usize needed = length + (length > 1 ? 1 : 0) + n;
+    if (needed + 1 > kPathMax) return Errno::kENAMETOOLONG;
+    if (length > 1) text[length++] = '/';
+    copy_bytes(text + length, name, n);
+    length += n;
+    text[length] = 0;
+    return {};
+  }
+};
+
+}  // namespace
+
+Result<Vnode*> Vfs::walk(const PathStart& start, const char* path, bool follow, bool parent_only, ParentLookup* parent,
+                         char* canonical) {
+  // The walk consumes `pending` (a copy of the path); a symbolic link replaces the consumed
+  // part by its target, so pending always holds "what is left to walk".
+  PathBuffer pending_buffer(m_kernel);
+  if (!pending_buffer.ok()) return Errno::kENOMEM;
+  char* pending = pending_buffer.data();
+  usize pending_length = string_length(path);
+  if (pending_length >= kPathMax) return Errno::kENAMETOOLONG;
+  copy_bytes(pending, path, pending_length + 1);
+
+  CanonicalPath canon{canonical, 0};
+  Vnode* current;
+  if (pending_length > 0 && pending[0] == '/') {
+    current = m_root;
+    canon.reset_to_root();
+  } else {
+    current = start.dir;
+    if (canonical != nullptr) {
+      canon.length = string_length(start.path);
+      copy_bytes(canonical, start.path, canon.length + 1);
+    }
+  }
+  current->retain();
+  auto fail = [&](Errno e) -> Result<Vnode*> {
+    current->release();
+    return e;
+  };
+
+  // Trailing slashes ask for a directory.
+  bool trailing_slash = pending_length > 0 && pending[pending_length - 1] == '/';
+  u32 links = 0;
+  usize position = 0;
+  for (;;) {
+    while (position < pending_length && pending[position] == '/') ++position;
+    if (position >= pending_length) {
+      if (parent_only) {
+        // "/" or "a/.": no last name to create or remove.
+        parent->dir = current;
+        parent->length = 0;
+        parent->is_dot = true;
+        parent->trailing_slash = trailing_slash;
+        return current;
+      }
+      if (trailing_slash && !current->is_directory()) return fail(Errno::kENOTDIR);
+      return current;
+    }
+    usize end = position;
+    while (end < pending_length && pending[end] != '/') ++end;
+    const char* name = pending + position;
+    const usize length = end - position;
+    usize after = end;
+    while (after < pending_length && pending[after] == '/') ++after;
+    const bool last = after >= pending_length;
+    position = end;
+    if (length > kNameMax) return fail(Errno::kENAMETOOLONG);
+    if (!current->is_directory()) return fail(Errno::kENOTDIR);
+
+    const bool dot = length == 1 && name[0] == '.';
+    const bool dotdot_name = length == 2 && name[0] == '.' && name[1] == '.';
+    if (last && parent_only) {
+      parent->dir = current;
+      parent->length = length;
+      copy_bytes(parent->name, name, length);
+      parent->name[length] = 0;
+      parent->trailing_slash = trailing_slash;
+      parent->is_dot = dot || dotdot_name;
+      return current;
+    }
+    if (dot) continue;
+    if (dotdot_name) {
+      Vnode* up = dotdot(current);
+      current->release();
+      current = up;
+      canon.pop();
+      continue;
+    }
+
+    Vnode* child = mounted_at(current, name, length);
+    if (child == nullptr) {
+      auto found = current->lookup(name, length);
+      if (found.is_error()) return fail(found.error());
+      child = found.value();
+    }
+    if (child->is_symlink() && (follow || !last || trailing_slash)) {
+      if (++links > kMaxSymlinks) {
+        child->release();
+        return fail(Errno::kELOOP);
+      }
+      // pending := target + the rest of the path.
+      PathBuffer target_buffer(m_kernel);
+      if (!target_buffer.ok()) {
+        child->release();
+        return fail(Errno::kENOMEM);
+      }
+      char* target = target_buffer.data();
+      auto target_length_or_error = child->readlink(target, kPathMax);
+      child->release();
+      if (target_length_or_error.is_error()) return fail(target_length_or_error.error());
+      const usize target_length = target_length_or_error.value();
+      if (target_length == 0) return fail(Errno::kENOENT);
+      const usize rest = pending_length - position;
+      if (target_length + rest >= kPathMax) return fail(Errno::kENAMETOOLONG);
+      copy_bytes(target + target_length, pending + position, rest);
+      copy_bytes(pending, target, target_length + rest);
+      pending_length = target_length + rest;
+      pending[pending_length] = 0;
+      position = 0;
+      if (pending[0] == '/') {
+        current->release();
+        current = m_root;
+        current->retain();
+        canon.reset_to_root();
+      }
+      continue;
+    }
+    if (auto r = canon.push(name, length); r.is_error()) {
+      child->release();
+      return fail(r.error());
+    }
+    current->release();
+    current = child;
+  }
+}
+
+}  // namespace tandem

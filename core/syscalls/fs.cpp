@@ -1,0 +1,761 @@
+// File and file-descriptor system calls: decode the arguments, then call the VFS or the file.
+// Errors follow Linux's (see open(2), stat(2), getdents64(2), fcntl(2), rename(2) and the rest).
+#include "core/fs/file_table.h"
+#include "core/fs/vfs.h"
+#include "core/kernel.h"
+#include "core/mm/user.h"
+#include "core/syscalls/dispatch.h"
+#include "core/syscalls/fs_util.h"
+
+namespace tandem {
+
+namespace {
+
+constexpr u64 kMaxIo = 0x7ffff000;  // Linux's MAX_RW_COUNT
+constexpr u32 kAtSymlinkNofollow = 0x100, kAtRemoveDir = 0x200, kAtEaccess = 0x200,
+              kAtNoAutomount = 0x800, kAtEmptyPath = 0x1000, kAtStatxSyncMask = 0x6000;
+
+Result<i64> do_read(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 length, const u64* position) {
+  FileRef file = TRY(get_file(fd));
+  if (!file->readable()) return Errno::kEBADF;
+  length = min(length, kMaxIo);
+  if (position != nullptr) {
+    if (!file->seekable()) return Errno::kESPIPE;
+    u64 at = *position;
+    return static_cast<i64>(TRY(file->read(buffer, length, &at)));
+  }
+  if (file->seekable()) {
+    u64 at = file->offset();
+    const usize done = TRY(file->read(buffer, length, &at));
+    file->set_offset(at);
+    return static_cast<i64>(done);
+  }
+  return static_cast<i64>(TRY(file->read(buffer, length, nullptr)));
+}
+
+Result<i64> do_write(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 length, const u64* position) {
+  FileRef file = TRY(get_file(fd));
+  if (!file->writable()) return Errno::kEBADF;
+  length = min(length, kMaxIo);
+  if (position != nullptr) {
+    if (!file->seekable()) return Errno::kESPIPE;
+    u64 at = *position;
+    return static_cast<i64>(TRY(file->write(buffer, length, &at)));
+  }
+  if (file->seekable()) {
+    u64 at = file->offset();
+    const usize done = TRY(file->write(buffer, length, &at));
+    file->set_offset(at);
+    return static_cast<i64>(done);
+  }
+  return static_cast<i64>(TRY(file->write(buffer, length, nullptr)));
+}
+
+struct Iovec {
+  u64 base;
+  u64 length;
+};
+
+Result<i64> do_vector(SyscallArgs& args, bool write) {
+  const i32 fd = static_cast<i32>(args.arg[0]);
+  const UserPtr<Iovec> iov(args.arg[1]);
+  const u64 count = args.arg[2];
+  if (count > 1024) return Errno::kEINVAL;
+  {
+    FileRef file = TRY(get_file(fd));
+    if (write ? !file->writable() : !file->readable()) return Errno::kEBADF;
+  }
+  // Decode every vector first: a bad one fails the call before anything moves.
+  u64 total = 0;
+  for (u64 i = 0; i < count; ++i) {
+    const Iovec v = TRY(copy_from_user(iov.offset(i)));
+    if (static_cast<i64>(v.length) < 0 || total + v.length < total) return Errno::kEINVAL;
+    total += v.length;
+  }
+  u64 done = 0;
+  for (u64 i = 0; i < count; ++i) {
+    const Iovec v = TRY(copy_from_user(iov.offset(i)));
+    if (v.length == 0) continue;
+    auto moved = write ? do_write(args, fd, IoBuffer::from_user(v.base), v.length, nullptr)
+                       : do_read(args, fd, IoBuffer::from_user(v.base), v.length, nullptr);
+    if (moved.is_error()) {
+      if (done == 0) return moved.error();
+      break;
+    }
+    done += static_cast<u64>(moved.value());
+    if (static_cast<u64>(moved.value()) < v.length) break;
+  }
+  return static_cast<i64>(done);
+}
+
+// ---- open ----
+
+Result<i64> do_open(SyscallArgs& args, i32 dirfd, u64 path_address, u32 flags, u32 mode) {
+  Kernel& kernel = args.kernel;
+  PathBuffer path(kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(path_address, path.data()));
+  if ((flags & oflag::kTmpFile) == oflag::kTmpFile) return Errno::kEOPNOTSUPP;
+  FileTable* files = TRY(current_files());
+  Vfs* vfs = TRY(kernel_vfs(kernel));
+  AtStart start = TRY(at_start(dirfd, path.data()));
+  PathBuffer canonical(kernel);
+  if (!canonical.ok()) return Errno::kENOMEM;
+  const u32 access = flags & oflag::kAccMode;
+  if (access == 3 && (flags & oflag::kPath) == 0) return Errno::kEINVAL;
+  const bool wants_write = (flags & oflag::kPath) == 0 && (access == oflag::kWrOnly || access == oflag::kRdWr);
+
+  Vnode* vnode = nullptr;
+  const bool follow = (flags & oflag::kNoFollow) == 0 && !((flags & oflag::kCreat) && (flags & oflag::kExcl));
+  auto found = vfs->resolve(start.start(), path.data(), follow, canonical.data());
+  if (found.ok()) {
+    vnode = found.value();
+    if ((flags & oflag::kCreat) && (flags & oflag::kExcl)) {
+      vnode->release();
+      return Errno::kEEXIST;
+    }
+  } else if (found.error() == Errno::kENOENT && (flags & oflag::kCreat) && (flags & oflag::kDirectory) == 0) {
+    ParentLookup parent;
+    TRY(vfs->resolve_parent(start.start(), path.data(), &parent, canonical.data()));
+    VnodeRef dir{parent.dir};
+    if (parent.is_dot || parent.trailing_slash) return Errno::kEISDIR;
+    auto created = dir->create(parent.name, parent.length, kIfReg | (mode & ~files->umask() & 07777));
+    if (created.is_error()) return created.error();
+    vnode = created.value();
+    // canonical holds the parent; the file's own path is not needed (not a directory).
+  } else {
+    return found.error();
+  }
+  VnodeRef held{vnode};
+  if (vnode->is_symlink() && (flags & oflag::kPath) == 0) return Errno::kELOOP;  // O_NOFOLLOW
+  if ((flags & oflag::kDirectory) && !vnode->is_directory()) return Errno::kENOTDIR;
+  if (vnode->is_directory() && (wants_write || (flags & oflag::kCreat) != 0) && (flags & oflag::kPath) == 0)
+    return Errno::kEISDIR;
+  if (wants_write && vnode->fs()->read_only && (vnode->is_regular() || vnode->is_directory())) return Errno::kEROFS;
+  if ((flags & oflag::kTrunc) && wants_write && !vnode->is_directory()) TRY(vnode->truncate(0));
+
+  File* file = TRY(vfs->open_vnode(vnode, flags & ~(oflag::kCreat | oflag::kExcl | oflag::kNoCtty | oflag::kTrunc |
+                                                    oflag::kCloExec)));
+  if (vnode->is_directory()) {
+    auto r = file->set_path(canonical.data(), string_length(canonical.data()));
+    if (r.is_error()) {
+      file->release();
+      return r.error();
+    }
+  }
+  auto fd = files->install(file, (flags & oflag::kCloExec) != 0);
+  if (fd.is_error()) {
+    file->release();
+    return fd.error();
+  }
+  return fd.value();
+}
+
+Result<void> fill_stat_of(Kernel& kernel, i32 dirfd, u64 path_address, u32 flags, KernelStat* st) {
+  PathBuffer path(kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(path_address, path.data(), (flags & kAtEmptyPath) != 0));
+  if (path.data()[0] == 0) {
+    FileRef file = TRY(get_file(dirfd));
+    file->stat(st);
+    return {};
+  }
+  Vfs* vfs = TRY(kernel_vfs(kernel));
+  AtStart start = TRY(at_start(dirfd, path.data()));
+  Vnode* vnode = TRY(vfs->resolve(start.start(), path.data(), (flags & kAtSymlinkNofollow) == 0));
+  vnode->fill_stat(st);
+  vnode->release();
+  return {};
+}
+
+Result<i64> do_access(SyscallArgs& args, i32 dirfd, u64 path_address, u32 mode, u32 flags) {
+  if ((mode & ~7u) != 0) return Errno::kEINVAL;
+  if ((flags & ~(kAtEaccess | kAtSymlinkNofollow | kAtEmptyPath)) != 0) return Errno::kEINVAL;
+  PathBuffer path(args.kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(path_address, path.data(), (flags & kAtEmptyPath) != 0));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  Vnode* vnode;
+  if (path.data()[0] == 0) {
+    FileRef file = TRY(get_file(dirfd));
+    if (file->vnode() == nullptr) return 0;
+    vnode = file->vnode();
+    vnode->retain();
+  } else {
+    AtStart start = TRY(at_start(dirfd, path.data()));
+    vnode = TRY(vfs->resolve(start.start(), path.data(), (flags & kAtSymlinkNofollow) == 0));
+  }
+  VnodeRef held{vnode};
+  // tandem runs everything as root: only a read-only file system and missing execute bits
+  // refuse (root may execute a file when any execute bit is set).
+  if ((mode & 2) && vnode->fs()->read_only && (vnode->is_regular() || vnode->is_directory())) return Errno::kEROFS;
+  if ((mode & 1) && !vnode->is_directory() && (vnode->mode() & 0111) == 0) return Errno::kEACCES;
+  return 0;
+}
+
+// ---- directories and names ----
+
+Result<i64> do_mkdir(SyscallArgs& args, i32 dirfd, u64 path_address, u32 mode) {
+  PathBuffer path(args.kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(path_address, path.data()));
+  FileTable* files = TRY(current_files());
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart start = TRY(at_start(dirfd, path.data()));
+  ParentLookup parent;
+  TRY(vfs->resolve_parent(start.start(), path.data(), &parent));
+  VnodeRef dir{parent.dir};
+  if (parent.is_dot) return Errno::kEEXIST;
+  if (auto existing = dir->lookup(parent.name, parent.length); existing.ok()) {
+    existing.value()->release();
+    return Errno::kEEXIST;
+  }
+  Vnode* made = TRY(dir->create(parent.name, parent.length, kIfDir | (mode & ~files->umask() & 01777)));
+  made->release();
+  return 0;
+}
+
+Result<i64> do_unlink(SyscallArgs& args, i32 dirfd, u64 path_address, bool directory) {
+  PathBuffer path(args.kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(path_address, path.data()));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart start = TRY(at_start(dirfd, path.data()));
+  ParentLookup parent;
+  TRY(vfs->resolve_parent(start.start(), path.data(), &parent));
+  VnodeRef dir{parent.dir};
+  if (parent.is_dot) {
+    if (!directory) return Errno::kEISDIR;
+    if (parent.length == 1) return Errno::kEINVAL;   // rmdir(".")
+    return parent.length == 2 ? Errno::kENOTEMPTY : Errno::kEBUSY;  // ".." or "/"
+  }
+  if (!directory && parent.trailing_slash) {
+    // unlink("dir/"): a directory is EISDIR, anything else ENOTDIR.
+    auto target = dir->lookup(parent.name, parent.length);
+    if (target.is_error()) return target.error();
+    const bool is_dir = target.value()->is_directory();
+    target.value()->release();
+    return is_dir ? Errno::kEISDIR : Errno::kENOTDIR;
+  }
+  if (Vnode* mounted = vfs->mounted_at(dir.get(), parent.name, parent.length)) {
+    mounted->release();
+    return directory ? Errno::kEBUSY : Errno::kEISDIR;
+  }
+  TRY(dir->unlink(parent.name, parent.length, directory));
+  return 0;
+}
+
+Result<i64> do_rename(SyscallArgs& args, i32 old_dirfd, u64 old_address, i32 new_dirfd, u64 new_address, u32 flags) {
+  constexpr u32 kNoReplace = 1, kExchange = 2, kWhiteout = 4;
+  if ((flags & ~(kNoReplace | kExchange | kWhiteout)) != 0) return Errno::kEINVAL;
+  if ((flags & kExchange) && (flags & (kNoReplace | kWhiteout))) return Errno::kEINVAL;
+  // RENAME_EXCHANGE and RENAME_WHITEOUT are not implemented by tandem's file systems.
+  if (flags & (kExchange | kWhiteout)) return Errno::kEINVAL;
+  PathBuffer old_path(args.kernel), new_path(args.kernel);
+  if (!old_path.ok() || !new_path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(old_address, old_path.data()));
+  TRY(copy_path_from_user(new_address, new_path.data()));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart old_start = TRY(at_start(old_dirfd, old_path.data()));
+  AtStart new_start = TRY(at_start(new_dirfd, new_path.data()));
+  ParentLookup from, to;
+  TRY(vfs->resolve_parent(old_start.start(), old_path.data(), &from));
+  VnodeRef from_dir{from.dir};
+  TRY(vfs->resolve_parent(new_start.start(), new_path.data(), &to));
+  VnodeRef to_dir{to.dir};
+  if (from.is_dot || to.is_dot) return Errno::kEBUSY;
+  if (from_dir->fs() != to_dir->fs()) return Errno::kEXDEV;
+  TRY(from_dir->rename(from.name, from.length, to_dir.get(), to.name, to.length, flags));
+  return 0;
+}
+
+Result<i64> do_symlink(SyscallArgs& args, u64 target_address, i32 dirfd, u64 path_address) {
+  PathBuffer target(args.kernel), path(args.kernel);
+  if (!target.ok() || !path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(target_address, target.data()));
+  TRY(copy_path_from_user(path_address, path.data()));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart start = TRY(at_start(dirfd, path.data()));
+  ParentLookup parent;
+  TRY(vfs->resolve_parent(start.start(), path.data(), &parent));
+  VnodeRef dir{parent.dir};
+  if (parent.is_dot) return Errno::kEEXIST;
+  Vnode* made = TRY(dir->symlink(parent.name, parent.length, target.data(), string_length(target.data())));
+  made->release();
+  return 0;
+}
+
+Result<i64> do_readlink(SyscallArgs& args, i32 dirfd, u64 path_address, u64 buffer, i64 size) {
+  if (size <= 0) return Errno::kEINVAL;
+  PathBuffer path(args.kernel), target(args.kernel);
+  if (!path.ok() || !target.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(path_address, path.data()));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart start = TRY(at_start(dirfd, path.data()));
+  Vnode* vnode = TRY(vfs->resolve(start.start(), path.data(), false));
+  VnodeRef held{vnode};
+  if (!vnode->is_symlink()) return Errno::kEINVAL;
+  const usize n = min<u64>(TRY(vnode->readlink(target.data(), kPathMax)), static_cast<u64>(size));
+  if (!hal::copy_to_user(buffer, target.data(), n)) return Errno::kEFAULT;
+  return static_cast<i64>(n);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Reads and writes
+// ---------------------------------------------------------------------------------------------
+
+Result<i64> sys_read(SyscallArgs& args) {
+  return do_read(args, static_cast<i32>(args.arg[0]), IoBuffer::from_user(args.arg[1]), args.arg[2], nullptr);
+}
+Result<i64> sys_write(SyscallArgs& args) {
+  return do_write(args, static_cast<i32>(args.arg[0]), IoBuffer::from_user(args.arg[1]), args.arg[2], nullptr);
+}
+Result<i64> sys_pread64(SyscallArgs& args) {
+  if (static_cast<i64>(args.arg[3]) < 0) return Errno::kEINVAL;
+  return do_read(args, static_cast<i32>(args.arg[0]), IoBuffer::from_user(args.arg[1]), args.arg[2], &args.arg[3]);
+}
+Result<i64> sys_pwrite64(SyscallArgs& args) {
+  if (static_cast<i64>(args.arg[3]) < 0) return Errno::kEINVAL;
+  return do_write(args, static_cast<i32>(args.arg[0]), IoBuffer::from_user(args.arg[1]), args.arg[2], &args.arg[3]);
+}
+Result<i64> sys_readv(SyscallArgs& args) { return do_vector(args, false); }
+Result<i64> sys_writev(SyscallArgs& args) { return do_vector(args, true); }
+
+Result<i64> sys_lseek(SyscallArgs& args) {
+  constexpr u64 kSeekSet = 0, kSeekCur = 1, kSeekEnd = 2;
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  if (!file->seekable()) return Errno::kESPIPE;
+  const i64 offset = static_cast<i64>(args.arg[1]);
+  i64 base;
+  switch (args.arg[2]) {
+    case kSeekSet: base = 0; break;
+    case kSeekCur: base = static_cast<i64>(file->offset()); break;
+    case kSeekEnd: base = static_cast<i64>(file->vnode()->size()); break;
+    default: return Errno::kEINVAL;
+  }
+  const i64 position = base + offset;
+  if ((offset > 0 && position < base) || position < 0) return Errno::kEINVAL;
+  file->set_offset(static_cast<u64>(position));
+  return position;
+}
+
+Result<i64> sys_sendfile(SyscallArgs& args) {
+  const i32 out_fd = static_cast<i32>(args.arg[0]);
+  const i32 in_fd = static_cast<i32>(args.arg[1]);
+  const UserPtr<i64> offset_ptr(args.arg[2]);
+  const u64 count = min(args.arg[3], kMaxIo);
+  FileRef in = TRY(get_file(in_fd));
+  FileRef out = TRY(get_file(out_fd));
+  if (!in->readable() || !out->writable()) return Errno::kEBADF;
+  if (!in->seekable()) return Errno::kEINVAL;  // Linux needs an mmap-able input
+  if ((out->flags() & oflag::kAppend) != 0) return Errno::kEINVAL;
+  u64 position = in->offset();
+  if (!offset_ptr.is_null()) {
+    const i64 start = TRY(copy_from_user(offset_ptr));
+    if (start < 0) return Errno::kEINVAL;
+    position = static_cast<u64>(start);
+  }
+  PathBuffer bounce(args.kernel);  // a page of kernel memory
+  if (!bounce.ok()) return Errno::kENOMEM;
+  u64 done = 0;
+  while (done < count) {
+    u64 at = position + done;
+    auto got = in->read(IoBuffer::from_kernel(bounce.data()), min<u64>(kPathMax, count - done), &at);
+    if (got.is_error()) {
+      if (done == 0) return got.error();
+      break;
+    }
+    if (got.value() == 0) break;
+    u64 out_at = out->offset();
+    auto put = out->write(IoBuffer::from_kernel(bounce.data()), got.value(), out->seekable() ? &out_at : nullptr);
+    if (put.is_error()) {
+      if (done == 0) return put.error();
+      break;
+    }
+    if (out->seekable()) out->set_offset(out_at);
+    done += put.value();
+    if (put.value() < got.value()) break;
+  }
+  if (offset_ptr.is_null()) in->set_offset(position + done);
+  else TRY(copy_to_user(offset_ptr, static_cast<i64>(position + done)));
+  return static_cast<i64>(done);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening, closing, duplicating
+// ---------------------------------------------------------------------------------------------
+
+Result<i64> sys_open(SyscallArgs& args) {
+  return do_open(args, kAtFdCwd, args.arg[0], static_cast<u32>(args.arg[1]), static_cast<u32>(args.arg[2]));
+}
+Result<i64> sys_openat(SyscallArgs& args) {
+  return do_open(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<u32>(args.arg[2]),
+                 static_cast<u32>(args.arg[3]));
+}
+
+Result<i64> sys_close(SyscallArgs& args) {
+  FileTable* files = TRY(current_files());
+  TRY(files->close(static_cast<i32>(args.arg[0])));
+  return 0;
+}
+
+Result<i64> sys_close_range(SyscallArgs& args) {
+  constexpr u64 kUnshare = 2, kCloexec = 4;
+  const u64 first = static_cast<u32>(args.arg[0]), last = static_cast<u32>(args.arg[1]);
+  if ((args.arg[2] & ~(kUnshare | kCloexec)) != 0 || first > last) return Errno::kEINVAL;
+  FileTable* files = TRY(current_files());
+  // CLOSE_RANGE_UNSHARE: tandem's processes never share a table across processes yet.
+  files->close_range(static_cast<u32>(first), static_cast<u32>(min<u64>(last, FileTable::kMaxFds - 1)),
+                     (args.arg[2] & kCloexec) != 0);
+  return 0;
+}
+
+Result<i64> sys_dup(SyscallArgs& args) {
+  FileTable* files = TRY(current_files());
+  File* file = TRY(files->get(static_cast<i32>(args.arg[0])));
+  auto fd = files->install(file, false);
+  if (fd.is_error()) {
+    file->release();
+    return fd.error();
+  }
+  return fd.value();
+}
+
+namespace {
+Result<i64> do_dup3(i32 old_fd, u64 new_fd, bool cloexec) {
+  FileTable* files = TRY(current_files());
+  File* file = TRY(files->get(old_fd));
+  if (new_fd >= FileTable::kMaxFds) {
+    file->release();
+    return Errno::kEBADF;
+  }
+  auto r = files->install_at(static_cast<u32>(new_fd), file, cloexec);
+  if (r.is_error()) {
+    file->release();
+    return r.error();
+  }
+  return static_cast<i64>(new_fd);
+}
+}  // namespace
+
+Result<i64> sys_dup2(SyscallArgs& args) {
+  const i32 old_fd = static_cast<i32>(args.arg[0]);
+  if (static_cast<i64>(static_cast<i32>(args.arg[1])) == old_fd) {
+    // dup2(fd, fd) checks fd and changes nothing.
+    FileRef file = TRY(get_file(old_fd));
+    return old_fd;
+  }
+  return do_dup3(old_fd, static_cast<u32>(args.arg[1]), false);
+}
+
+Result<i64> sys_dup3(SyscallArgs& args) {
+  if ((args.arg[2] & ~static_cast<u64>(oflag::kCloExec)) != 0) return Errno::kEINVAL;
+  if (static_cast<u32>(args.arg[0]) == static_cast<u32>(args.arg[1])) return Errno::kEINVAL;
+  return do_dup3(static_cast<i32>(args.arg[0]), static_cast<u32>(args.arg[1]), args.arg[2] != 0);
+}
+
+Result<i64> sys_fcntl(SyscallArgs& args) {
+  constexpr u64 kDupFd = 0, kGetFd = 1, kSetFd = 2, kGetFl = 3, kSetFl = 4, kSetLk = 6, kSetLkW = 7, kGetLk = 5,
+                kDupFdCloexec = 1030, kFdCloexec = 1;
+  const i32 fd = static_cast<i32>(args.arg[0]);
+  FileTable* files = TRY(current_files());
+  switch (args.arg[1]) {
+    case kDupFd:
+    case kDupFdCloexec: {
+      if (static_cast<u32>(args.arg[2]) >= FileTable::kMaxFds) return Errno::kEINVAL;
+      File* file = TRY(files->get(fd));
+      auto r = files->install(file, args.arg[1] == kDupFdCloexec, static_cast<u32>(args.arg[2]));
+      if (r.is_error()) {
+        file->release();
+        return r.error();
+      }
+      return r.value();
+    }
+    case kGetFd: return TRY(files->cloexec(fd)) ? kFdCloexec : 0;
+    case kSetFd: TRY(files->set_cloexec(fd, (args.arg[2] & kFdCloexec) != 0)); return 0;
+    case kGetFl: {
+      FileRef file = TRY(get_file(fd));
+      return file->flags() | oflag::kLargeFile;
+    }
+    case kSetFl: {
+      FileRef file = TRY(get_file(fd));
+      file->set_status_flags(static_cast<u32>(args.arg[2]));
+      return 0;
+    }
+    case kGetLk:
+    case kSetLk:
+    case kSetLkW: {
+      // Record locks: one process holds every lock it asks for, there being no other to
+      // conflict with across a shared file yet; F_GETLK reports the range unlocked.
+      FileRef file = TRY(get_file(fd));
+      if (args.arg[1] == kGetLk) {
+        const u16 unlocked = 2;  // F_UNLCK in struct flock's l_type
+        TRY(copy_to_user(UserPtr<u16>(args.arg[2]), unlocked));
+      }
+      return 0;
+    }
+    default: return Errno::kEINVAL;
+  }
+}
+
+Result<i64> sys_ioctl(SyscallArgs& args) {
+  constexpr u64 kFionbio = 0x5421, kFioclex = 0x5451, kFionclex = 0x5450, kFionread = 0x541b;
+  const i32 fd = static_cast<i32>(args.arg[0]);
+  FileRef file = TRY(get_file(fd));
+  switch (args.arg[1]) {
+    case kFionbio: {
+      const i32 on = TRY(copy_from_user(UserPtr<i32>(args.arg[2])));
+      file->set_status_flags(on ? (file->flags() | oflag::kNonBlock) : (file->flags() & ~oflag::kNonBlock));
+      return 0;
+    }
+    case kFioclex:
+    case kFionclex: {
+      FileTable* files = TRY(current_files());
+      TRY(files->set_cloexec(fd, args.arg[1] == kFioclex));
+      return 0;
+    }
+    case kFionread:
+      if (file->vnode() != nullptr && file->vnode()->is_regular()) {
+        const u64 size = file->vnode()->size();
+        const i32 left = static_cast<i32>(size > file->offset() ? min<u64>(size - file->offset(), 0x7fffffff) : 0);
+        TRY(copy_to_user(UserPtr<i32>(args.arg[2]), left));
+        return 0;
+      }
+      return file->ioctl(args.arg[1], args.arg[2]);
+    default: return file->ioctl(args.arg[1], args.arg[2]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata
+// ---------------------------------------------------------------------------------------------
+
+Result<i64> sys_fstat(SyscallArgs& args) {
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  KernelStat st;
+  file->stat(&st);
+  TRY(copy_to_user(UserPtr<KernelStat>(args.arg[1]), st));
+  return 0;
+}
+
+Result<i64> sys_stat(SyscallArgs& args) {
+  KernelStat st;
+  TRY(fill_stat_of(args.kernel, kAtFdCwd, args.arg[0], 0, &st));
+  TRY(copy_to_user(UserPtr<KernelStat>(args.arg[1]), st));
+  return 0;
+}
+
+Result<i64> sys_lstat(SyscallArgs& args) {
+  KernelStat st;
+  TRY(fill_stat_of(args.kernel, kAtFdCwd, args.arg[0], kAtSymlinkNofollow, &st));
+  TRY(copy_to_user(UserPtr<KernelStat>(args.arg[1]), st));
+  return 0;
+}
+
+Result<i64> sys_newfstatat(SyscallArgs& args) {
+  const u32 flags = static_cast<u32>(args.arg[3]);
+  if ((flags & ~(kAtSymlinkNofollow | kAtNoAutomount | kAtEmptyPath)) != 0) return Errno::kEINVAL;
+  KernelStat st;
+  TRY(fill_stat_of(args.kernel, static_cast<i32>(args.arg[0]), args.arg[1], flags, &st));
+  TRY(copy_to_user(UserPtr<KernelStat>(args.arg[2]), st));
+  return 0;
+}
+
+Result<i64> sys_statx(SyscallArgs& args) {
+  const u32 flags = static_cast<u32>(args.arg[2]);
+  if ((flags & ~(kAtSymlinkNofollow | kAtNoAutomount | kAtEmptyPath | kAtStatxSyncMask)) != 0) return Errno::kEINVAL;
+  if ((flags & kAtStatxSyncMask) == kAtStatxSyncMask) return Errno::kEINVAL;
+  if ((args.arg[3] & 0x80000000u) != 0) return Errno::kEINVAL;  // STATX__RESERVED
+  KernelStat st;
+  TRY(fill_stat_of(args.kernel, static_cast<i32>(args.arg[0]), args.arg[1], flags, &st));
+  struct StatxTimestamp {
+    i64 sec;
+    u32 nsec;
+    i32 reserved;
+  };
+  struct Statx {
+    u32 mask, blksize;
+    u64 attributes;
+    u32 nlink, uid, gid;
+    u16 mode, spare0;
+    u64 ino, size, blocks, attributes_mask;
+    StatxTimestamp atime, btime, ctime, mtime;
+    u32 rdev_major, rdev_minor, dev_major, dev_minor;
+    u64 spare[14];
+  } x{};
+  static_assert(sizeof(Statx) == 256);
+  x.mask = 0x7ff;  // STATX_BASIC_STATS
+  x.blksize = static_cast<u32>(st.st_blksize);
+  x.nlink = static_cast<u32>(st.st_nlink);
+  x.mode = static_cast<u16>(st.st_mode);
+  x.ino = st.st_ino;
+  x.size = static_cast<u64>(st.st_size);
+  x.blocks = static_cast<u64>(st.st_blocks);
+  x.atime = {st.st_atime_sec, static_cast<u32>(st.st_atime_nsec), 0};
+  x.mtime = {st.st_mtime_sec, static_cast<u32>(st.st_mtime_nsec), 0};
+  x.ctime = {st.st_ctime_sec, static_cast<u32>(st.st_ctime_nsec), 0};
+  x.rdev_major = static_cast<u32>(st.st_rdev >> 8);
+  x.rdev_minor = static_cast<u32>(st.st_rdev & 0xff);
+  x.dev_major = static_cast<u32>(st.st_dev >> 8);
+  x.dev_minor = static_cast<u32>(st.st_dev & 0xff);
+  TRY(copy_to_user(UserPtr<Statx>(args.arg[4]), x));
+  return 0;
+}
+
+Result<i64> sys_access(SyscallArgs& args) {
+  return do_access(args, kAtFdCwd, args.arg[0], static_cast<u32>(args.arg[1]), 0);
+}
+Result<i64> sys_faccessat(SyscallArgs& args) {
+  return do_access(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<u32>(args.arg[2]), 0);
+}
+Result<i64> sys_faccessat2(SyscallArgs& args) {
+  return do_access(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<u32>(args.arg[2]),
+                   static_cast<u32>(args.arg[3]));
+}
+
+Result<i64> sys_getdents64(SyscallArgs& args) {
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  const u64 buffer = args.arg[1];
+  const u64 capacity = min<u64>(args.arg[2], kMaxIo);
+  Vnode* dir = file->vnode();
+  if (dir == nullptr || !dir->is_directory()) return Errno::kENOTDIR;
+  DirEntry* entry = static_cast<DirEntry*>(args.kernel.heap().allocate(sizeof(DirEntry)));
+  if (entry == nullptr) return Errno::kENOMEM;
+  u64 cookie = file->offset();
+  u64 written = 0;
+  Errno error = static_cast<Errno>(0);
+  for (;;) {
+    const u64 before = cookie;
+    auto more = dir->readdir(&cookie, entry);
+    if (more.is_error()) {
+      error = more.error();
+      break;
+    }
+    if (!more.value()) break;
+    const usize name_length = string_length(entry->name);
+    const u64 record = align_up(19 + name_length + 1, 8);  // linux_dirent64 header is 19 bytes
+    if (written + record > capacity) {
+      cookie = before;
+      if (written == 0) error = Errno::kEINVAL;
+      break;
+    }
+    u8 header[19];
+    const u64 next = cookie;
+    const u16 reclen = static_cast<u16>(record);
+    copy_bytes(header, &entry->ino, 8);
+    copy_bytes(header + 8, &next, 8);
+    copy_bytes(header + 16, &reclen, 2);
+    header[18] = entry->type;
+    u8 name[kNameMax + 1 + 8] = {};
+    copy_bytes(name, entry->name, name_length);
+    if (!hal::copy_to_user(buffer + written, header, sizeof(header)) ||
+        !hal::copy_to_user(buffer + written + 19, name, record - 19)) {
+      cookie = before;
+      error = Errno::kEFAULT;
+      break;
+    }
+    written += record;
+  }
+  args.kernel.heap().free(entry, sizeof(DirEntry));
+  file->set_offset(cookie);
+  if (written == 0 && error != static_cast<Errno>(0)) return error;
+  return static_cast<i64>(written);
+}
+
+Result<i64> sys_readlink(SyscallArgs& args) {
+  return do_readlink(args, kAtFdCwd, args.arg[0], args.arg[1], static_cast<i64>(static_cast<i32>(args.arg[2])));
+}
+Result<i64> sys_readlinkat(SyscallArgs& args) {
+  return do_readlink(args, static_cast<i32>(args.arg[0]), args.arg[1], args.arg[2],
+                     static_cast<i64>(static_cast<i32>(args.arg[3])));
+}
+
+Result<i64> sys_getcwd(SyscallArgs& args) {
+  FileTable* files = TRY(current_files());
+  char path[FileTable::kCwdMax];
+  Vnode* dir = nullptr;
+  files->cwd_snapshot(&dir, path);
+  if (dir != nullptr) dir->release();
+  const usize length = string_length(path) + 1;
+  if (args.arg[1] < length) return Errno::kERANGE;
+  if (!hal::copy_to_user(args.arg[0], path, length)) return Errno::kEFAULT;
+  return static_cast<i64>(length);
+}
+
+Result<i64> sys_chdir(SyscallArgs& args) {
+  PathBuffer path(args.kernel), canonical(args.kernel);
+  if (!path.ok() || !canonical.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(args.arg[0], path.data()));
+  FileTable* files = TRY(current_files());
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart start = TRY(at_start(kAtFdCwd, path.data()));
+  Vnode* dir = TRY(vfs->resolve(start.start(), path.data(), true, canonical.data()));
+  VnodeRef held{dir};
+  if (!dir->is_directory()) return Errno::kENOTDIR;
+  TRY(files->set_cwd(dir, canonical.data()));
+  return 0;
+}
+
+Result<i64> sys_fchdir(SyscallArgs& args) {
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  FileTable* files = TRY(current_files());
+  if (file->vnode() == nullptr || !file->vnode()->is_directory() || file->path() == nullptr) return Errno::kENOTDIR;
+  TRY(files->set_cwd(file->vnode(), file->path()));
+  return 0;
+}
+
+Result<i64> sys_mkdir(SyscallArgs& args) { return do_mkdir(args, kAtFdCwd, args.arg[0], static_cast<u32>(args.arg[1])); }
+Result<i64> sys_mkdirat(SyscallArgs& args) {
+  return do_mkdir(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<u32>(args.arg[2]));
+}
+Result<i64> sys_rmdir(SyscallArgs& args) { return do_unlink(args, kAtFdCwd, args.arg[0], true); }
+Result<i64> sys_unlink(SyscallArgs& args) { return do_unlink(args, kAtFdCwd, args.arg[0], false); }
+Result<i64> sys_unlinkat(SyscallArgs& args) {
+  if ((args.arg[2] & ~static_cast<u64>(kAtRemoveDir)) != 0) return Errno::kEINVAL;
+  return do_unlink(args, static_cast<i32>(args.arg[0]), args.arg[1], (args.arg[2] & kAtRemoveDir) != 0);
+}
+Result<i64> sys_rename(SyscallArgs& args) { return do_rename(args, kAtFdCwd, args.arg[0], kAtFdCwd, args.arg[1], 0); }
+Result<i64> sys_renameat(SyscallArgs& args) {
+  return do_rename(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<i32>(args.arg[2]), args.arg[3], 0);
+}
+Result<i64> sys_renameat2(SyscallArgs& args) {
+  return do_rename(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<i32>(args.arg[2]), args.arg[3],
+                   static_cast<u32>(args.arg[4]));
+}
+Result<i64> sys_symlink(SyscallArgs& args) { return do_symlink(args, args.arg[0], kAtFdCwd, args.arg[1]); }
+Result<i64> sys_symlinkat(SyscallArgs& args) {
+  return do_symlink(args, args.arg[0], static_cast<i32>(args.arg[1]), args.arg[2]);
+}
+
+Result<i64> sys_truncate(SyscallArgs& args) {
+  if (static_cast<i64>(args.arg[1]) < 0) return Errno::kEINVAL;
+  PathBuffer path(args.kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(args.arg[0], path.data()));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart start = TRY(at_start(kAtFdCwd, path.data()));
+  Vnode* vnode = TRY(vfs->resolve(start.start(), path.data(), true));
+  VnodeRef held{vnode};
+  if (vnode->is_directory()) return Errno::kEISDIR;
+  if (!vnode->is_regular()) return Errno::kEINVAL;
+  if (vnode->fs()->read_only) return Errno::kEROFS;
+  TRY(vnode->truncate(args.arg[1]));
+  return 0;
+}
+
+Result<i64> sys_ftruncate(SyscallArgs& args) {
+  if (static_cast<i64>(args.arg[1]) < 0) return Errno::kEINVAL;
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  if (file->vnode() == nullptr || !file->vnode()->is_regular() || !file->writable()) return Errno::kEINVAL;
+  TRY(file->vnode()->truncate(args.arg[1]));
+  return 0;
+}
+
+Result<i64> sys_umask(SyscallArgs& args) {
+  FileTable* files = TRY(current_files());
+  return files->exchange_umask(static_cast<u32>(args.arg[0]));
+}
+
+}  // namespace tandem
