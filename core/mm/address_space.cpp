@@ -24,6 +24,11 @@ Result<AddressSpace*> AddressSpace::create(Kernel& kernel) {
 }
 
 void AddressSpace::destroy() {
+  // Other CPUs that ran this address space's threads may still be finishing their switch away
+  // from it; the table (and the pages it maps) must outlive that.
+  for (u32 i = 0; i < m_kernel.config().cpu_count; ++i) {
+    while (m_kernel.cpu(i).active_table.load(MemoryOrder::Acquire) == m_page_table) hal::cpu_relax();
+  }
   {
     SpinLockGuard guard(m_lock);
     unmap_range_locked(0, hal::kUserTop);

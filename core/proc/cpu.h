@@ -28,7 +28,9 @@ struct Cpu {
   Thread* idle_thread = nullptr;
   Thread* switched_from = nullptr;  // the thread switched away from, until finish_switch
   bool switched_from_exited = false;
-  hal::PageTable* active_table = nullptr;
+  // The user page table loaded on this CPU (null: kernel only). Written by this CPU at a switch,
+  // read by a CPU that destroys an address space, which waits until no CPU has it loaded.
+  Atomic<hal::PageTable*> active_table{nullptr};
 
   SpinLock run_lock{LockRank::RunQueue};
   IntrusiveList<Thread, &Thread::run_node> run_queue;  // guarded by run_lock

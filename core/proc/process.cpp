@@ -32,7 +32,7 @@ namespace tandem {
     // The address space goes with its last thread. Leave it first: nothing of it may stay
     // active on this CPU.
     hal::IrqFlags flags = hal::irq_save();
-    this_cpu().active_table = nullptr;
+    this_cpu().active_table.store(nullptr, MemoryOrder::Release);
     hal::pt_activate(nullptr);
     hal::irq_restore(flags);
     if (process->address_space != nullptr) {

@@ -199,12 +199,14 @@ void Kernel::switch_away(Thread* prev, bool requeue, bool prev_exited) {
   self.idle.store(next->is_idle);
   self.slice_started = now;
   ++self.stats.context_switches;
-  if (next->process != nullptr && next->process->address_space != nullptr) {
-    hal::PageTable* table = next->process->address_space->page_table();
-    if (table != self.active_table) {
-      self.active_table = table;
-      hal::pt_activate(table);
-    }
+  // A kernel thread or the idle thread runs with no user mappings: keeping the last process's
+  // table loaded ("lazy TLB") would let that table be freed while this CPU still walks it.
+  hal::PageTable* table = next->process != nullptr && next->process->address_space != nullptr
+                              ? next->process->address_space->page_table()
+                              : nullptr;
+  if (table != self.active_table.peek()) {
+    self.active_table.store(table, MemoryOrder::Release);
+    hal::pt_activate(table);
   }
   hal::sched_point(hal::Point::Switch);
   hal::context_switch(prev->context, next->context);

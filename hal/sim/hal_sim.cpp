@@ -48,9 +48,25 @@ namespace sim {
 
 namespace {
 
+// Each simulated CPU has a TLB: translations it has used stay cached until the kernel flushes
+// them (tlb_flush_local, tlb_shootdown, switching address spaces), exactly as on x86. A cached
+// translation that outlives its page-table entry is harmless until the page behind it is freed;
+// an access through it after that is the bug a missing shootdown causes, and fails the run.
+struct TlbEntry {
+  const hal::PageTable* table = nullptr;  // null: empty
+  uint64_t vpn = 0;
+  uint64_t entry = 0;       // the page-table entry as it was cached
+  uint32_t generation = 0;  // of the physical page, when cached
+};
+struct Tlb {
+  static constexpr size_t kEntries = 64;  // direct-mapped by virtual page number
+  TlbEntry entries[kEntries];
+};
+
 struct SimHal {
   std::vector<hal::Context*> live;       // contexts created during the current run
   std::vector<hal::PageTable*> tables;   // page tables created during the current run
+  std::vector<Tlb> tlbs;                 // one per CPU
 };
 thread_local SimHal t_hal;
 
@@ -103,16 +119,47 @@ uint64_t* leaf(hal::PageTable* table, uint64_t virt, bool create) {
   }
 }
 
-// Translates a user address for an access; null when it is not mapped with that permission.
+constexpr uint64_t kPhysMask = 0x000f'ffff'ffff'f000ull;
+
+void tlb_invalidate(uint32_t cpu, const hal::PageTable* table, uint64_t virt, uint64_t length) {
+  if (cpu >= t_hal.tlbs.size()) return;
+  const uint64_t first = virt >> 12;
+  const uint64_t last = length == 0 ? first : (virt + length - 1) >> 12;
+  for (TlbEntry& e : t_hal.tlbs[cpu].entries) {
+    if (e.table == table && e.vpn >= first && e.vpn <= last) e.table = nullptr;
+  }
+}
+
+// Translates a user address for an access, through this CPU's TLB; null when it is not mapped
+// with that permission (a page fault on hardware).
 void* translate(uint64_t virt, uint32_t need) {
-  auto* table = static_cast<hal::PageTable*>(machine().cpu().page_table);
+  Machine& m = machine();
+  auto* table = static_cast<hal::PageTable*>(m.cpu().page_table);
   if (table == nullptr || virt >= hal::kUserTop) return nullptr;
+  const uint64_t vpn = virt >> 12;
+  TlbEntry* cached = nullptr;
+  if (m.cpu_id() < t_hal.tlbs.size()) {
+    cached = &t_hal.tlbs[m.cpu_id()].entries[vpn % Tlb::kEntries];
+    if (cached->table == table && cached->vpn == vpn && (cached->entry & need) == need) {
+      const uint64_t phys = cached->entry & kPhysMask;
+      if (m.page_generation(phys) != cached->generation) {
+        char message[200];
+        std::snprintf(message, sizeof(message),
+                      "stale TLB: CPU %u accessed 0x%llx through a translation to a physical page that has "
+                      "been freed since (a missing TLB flush or shootdown)",
+                      m.cpu_id(), static_cast<unsigned long long>(virt));
+        m.fail(Outcome::Failed, message);
+      }
+      return static_cast<uint8_t*>(m.phys_to_virt(phys)) + (virt & 0xfff);
+    }
+  }
   uint64_t* entry = leaf(table, virt, false);
   if (entry == nullptr || (*entry & hal::PageTable::kPresent) == 0) return nullptr;
   const uint32_t flags = static_cast<uint32_t>(*entry & 7);
   if ((flags & need) != need) return nullptr;
-  const uint64_t phys = *entry & 0x000f'ffff'ffff'f000ull;
-  return static_cast<uint8_t*>(machine().phys_to_virt(phys)) + (virt & 0xfff);
+  const uint64_t phys = *entry & kPhysMask;
+  if (cached != nullptr) *cached = TlbEntry{table, vpn, *entry, m.page_generation(phys)};
+  return static_cast<uint8_t*>(m.phys_to_virt(phys)) + (virt & 0xfff);
 }
 
 // Translates, offering a miss to the kernel's page-fault handler once.
@@ -152,8 +199,11 @@ kentry::Vector vector_of(uint32_t bit) {
 
 void point(hal::Point kind) { Machine::current()->point(kind); }
 
+void* user_translate(uint64_t virt, uint32_t need) { return translate(virt, need); }
+
 void install_hal(Machine& m) {
   t_hal.live.clear();
+  t_hal.tlbs.assign(m.config().cpus, Tlb{});
   m.set_cleanup(&cleanup, nullptr);
 }
 
@@ -323,6 +373,16 @@ PageTable* pt_create() {
 }
 void pt_destroy(PageTable* table) {
   if (table == nullptr) return;
+  // Freeing a page table that a CPU still has loaded (CR3) lets that CPU walk freed memory, and
+  // a new address space allocated at the same place would inherit its stale TLB entries.
+  sim::Machine& m = machine();
+  for (uint32_t cpu = 0; cpu < m.config().cpus; ++cpu) {
+    if (m.cpu(cpu).page_table == table) {
+      char message[160];
+      std::snprintf(message, sizeof(message), "a page table was destroyed while CPU %u still had it loaded", cpu);
+      m.fail(sim::Outcome::Failed, message);
+    }
+  }
   auto& tables = sim::t_hal.tables;
   for (size_t i = 0; i < tables.size(); ++i) {
     if (tables[i] == table) {
@@ -333,7 +393,10 @@ void pt_destroy(PageTable* table) {
   }
   pt_destroy_now(table);
 }
-void pt_destroy_now(PageTable* table) { delete table; }
+void pt_destroy_now(PageTable* table) {
+  for (uint32_t cpu = 0; cpu < sim::t_hal.tlbs.size(); ++cpu) sim::tlb_invalidate(cpu, table, 0, kUserTop);
+  delete table;
+}
 bool pt_map(PageTable* table, u64 virt, u64 phys, u32 flags) {
   machine().point(Point::Hal);
   uint64_t* entry = sim::leaf(table, virt, true);
@@ -364,12 +427,24 @@ bool pt_query(PageTable* table, u64 virt, u64* phys, u32* flags) {
   if (flags != nullptr) *flags = static_cast<u32>(*entry & 7);
   return true;
 }
-void pt_activate(PageTable* table) { machine().cpu().page_table = table; }
-void tlb_flush_local(u64, u64) {}
+void pt_activate(PageTable* table) {
+  // Loading CR3 flushes the TLB (tandem uses no global user pages and no PCIDs).
+  sim::Machine& m = machine();
+  if (m.cpu_id() < sim::t_hal.tlbs.size()) sim::t_hal.tlbs[m.cpu_id()] = sim::Tlb{};
+  m.cpu().page_table = table;
+}
+void tlb_flush_local(u64 virt, u64 length) {
+  sim::Machine& m = machine();
+  sim::tlb_invalidate(m.cpu_id(), static_cast<PageTable*>(m.cpu().page_table), virt, length);
+}
 // The software MMU has no TLB yet, so there is nothing to invalidate; the call stays a
 // scheduling point so that schedules explore other CPUs running between the page-table
 // change and the end of the shootdown, as they do on hardware.
-void tlb_shootdown(PageTable*, u64, u64) { machine().point(Point::Hal); }
+void tlb_shootdown(PageTable* table, u64 virt, u64 length) {
+  sim::Machine& m = machine();
+  m.point(Point::Hal);
+  for (uint32_t cpu = 0; cpu < sim::t_hal.tlbs.size(); ++cpu) sim::tlb_invalidate(cpu, table, virt, length);
+}
 
 bool copy_from_user(void* dst, u64 user_src, size_t length) {
   machine().point(Point::Hal);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "hal/sim/sim_hal.h"
 #include "sim/cpus/machine.h"
 
 namespace sim {
@@ -100,14 +101,8 @@ void* User::access(uint64_t address, uint32_t size, bool write) {
   Machine& m = machine();
   m.point(hal::Point::User);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto* table = static_cast<hal::PageTable*>(m.cpu().page_table);
-    if ((address & (size - 1)) == 0 && table != nullptr) {
-      uint64_t phys = 0;
-      uint32_t flags = 0;
-      const uint32_t need = write ? hal::kPageWrite : hal::kPageRead;
-      if (hal::pt_query(table, address & ~0xfffull, &phys, &flags) && (flags & need) == need) {
-        return static_cast<uint8_t*>(m.phys_to_virt(phys)) + (address & 0xfff);
-      }
+    if ((address & (size - 1)) == 0) {
+      if (void* p = user_translate(address, write ? hal::kPageWrite : hal::kPageRead)) return p;
       if (attempt == 0) {
         m.running_fiber()->in_user = false;
         const bool resolved = kentry::page_fault(address, write ? kentry::kFaultWrite : kentry::kFaultRead);

@@ -52,6 +52,7 @@ Machine::Machine(const MachineConfig& config) : m_config(config) {
     std::abort();
   }
   m_ram = static_cast<uint8_t*>(ram);
+  m_generation.assign(m_config.ram_bytes / hal::kPageSize, 0);
   // The host thread's own stack, for AddressSanitizer's fiber bookkeeping.
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -361,6 +362,7 @@ uint64_t Machine::alloc_page() {
 void Machine::free_page(uint64_t phys) {
   if (!is_ram(phys) || (phys % hal::kPageSize) != 0) fail(Outcome::Panic, "freeing a physical page that is not RAM");
   --m_pages_in_use;
+  ++m_generation[(phys - kRamBase) / hal::kPageSize];
   m_free_pages.push_back(phys);
 }
 

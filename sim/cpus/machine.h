@@ -136,6 +136,8 @@ class Machine {
   void* phys_to_virt(uint64_t phys) { return m_ram + (phys - kRamBase); }
   bool is_ram(uint64_t phys) const { return phys >= kRamBase && phys < kRamBase + m_config.ram_bytes; }
   size_t pages_in_use() const { return m_pages_in_use; }
+  // Bumped each time a page is freed: a reference taken at one generation is stale at another.
+  uint32_t page_generation(uint64_t phys) const { return m_generation[(phys - kRamBase) / hal::kPageSize]; }
 
   // Run-end hook for hal/sim to release what it created during the run.
   void set_cleanup(void (*cleanup)(void*), void* arg) { m_cleanup = cleanup; m_cleanup_arg = arg; }
@@ -173,6 +175,7 @@ class Machine {
   uint8_t* m_ram = nullptr;
   uint64_t m_ram_next = 0;
   std::vector<uint64_t> m_free_pages;
+  std::vector<uint32_t> m_generation;  // per page of RAM
   size_t m_pages_in_use = 0;
   void (*m_cleanup)(void*) = nullptr;
   void* m_cleanup_arg = nullptr;
