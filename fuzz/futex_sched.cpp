@@ -8,22 +8,36 @@
 #include <vector>
 
 #include "fuzz/fuzz.h"
+#include "fuzz/kernel_run.h"
 
 namespace {
 constexpr const char* kScenarios[] = {"mutex", "condvar", "semaphore", "barrier", "rwlock", "join"};
+
+struct Shape {
+  uint64_t entry;
+  uint32_t threads;
+  uint32_t iterations;
+};
+void init(tandem::Kernel& kernel, void* arg) {
+  const auto* shape = static_cast<const Shape*>(arg);
+  fuzz::start_pid1(kernel, shape->entry, shape->threads, shape->iterations);
 }
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::FuzzInput in(data, size);
-  sim::RunSpec spec;
-  spec.scenario = in.pick(kScenarios);
-  const uint8_t shape = in.take_u8();
-  spec.cpus = 2 + (shape & 3) % 3;            // 2-4
-  spec.threads = 2 + ((shape >> 2) & 3) % 3;  // 2-4
-  spec.iterations = 1 + ((shape >> 4) & 3);   // 1-4
-  spec.max_steps = 200'000;
-  std::vector<sim::Decision> decisions;
-  fuzz::take_decisions(in, spec, decisions, 256, 256);
-  fuzz::run_and_check(spec, fuzz::Accept::FinishedOnly);
+  // The scenario's own program, run as sim::run_one would, on the fuzz harness's machines.
+  const sim::Scenario* scenario = sim::find_scenario(in.pick(kScenarios));
+  if (scenario == nullptr) __builtin_trap();
+  const uint8_t bits = in.take_u8();
+  fuzz::KernelRun run;
+  run.cpus = 2 + (bits & 3) % 3;  // 2-4
+  Shape shape{scenario->entry, 2u + ((bits >> 2) & 3u) % 3u, 1u + ((bits >> 4) & 3u)};  // 2-4 threads, 1-4 iterations
+  run.max_steps = 200'000;
+  run.init = &init;
+  run.init_arg = &shape;
+  static std::vector<sim::Decision> decisions;  // reused: its fair tail has thousands of entries
+  fuzz::take_decisions(in, run.cpus, run.max_steps, run.strategy, decisions, 256, 256);
+  fuzz::check(fuzz::run_kernel(run), fuzz::Accept::FinishedOnly);
   return 0;
 }

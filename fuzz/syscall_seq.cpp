@@ -1,14 +1,21 @@
 // syscall_seq: a program of up to kMaxOps system calls over every implemented syscall (and a
 // few unimplemented numbers), split over 1-4 threads on 1-4 simulated CPUs, with a resource
-// table in the spirit of syzkaller: futex words, data pointers, timeouts, thread slots and the
-// results of earlier calls feed later arguments. Arguments are hostile now and then (bad,
-// unaligned and kernel pointers, huge and negative values).
+// table in the spirit of syzkaller: futex words, data pointers, paths, file descriptors,
+// timeouts, thread slots and the results of earlier calls (fds, mapping addresses, pids) feed
+// later arguments. Arguments are hostile now and then (bad, unaligned and kernel pointers, huge
+// and negative values).
 //
-// The input is decoded on the host into a compact program; the user main thread copies it
-// into simulated user memory (the harness cannot pass bytes) and every thread interprets its
-// own slice from there. Every futex wait gets a timeout (a NULL one is replaced), so no thread
-// can legitimately block forever: a deadlock or hang is a crash, as are panics, broken kernel
-// invariants, leaks and wrong answers the interpreter checks (ENOSYS, getpid, errno range).
+// The syscalls with a template below get typed arguments; every other number in the kernel's
+// table (tandem::syscall_name, read at start-up) is reachable through the generic op, so a
+// syscall added to core/syscalls/table.h is fuzzed from the next build on.
+//
+// The input is decoded on the host into a compact program that the user threads read straight
+// from host memory (g_program): copying it into simulated memory cost hundreds of scheduling
+// points per input. Results of calls are kept on the host too. Every futex wait gets a
+// timeout (a NULL one is replaced); a program with generic calls, which may block for good (a
+// read on an empty pipe), also gets a watchdog thread that ends the process with exit_group
+// after kWatchdogNs of virtual time. So a deadlock or hang is a crash, as are panics, broken
+// kernel invariants, leaks and wrong answers the interpreter checks (ENOSYS, getpid, errno range).
 //
 // Input: [shape] [schedule] [ops...]
 //   shape byte: bits 0-1 cpus-1, bits 2-3 threads-1, bit 4 random schedule (else replay)
@@ -16,10 +23,13 @@
 //   op: a selector byte (call), a thread byte, then each argument: a kind byte and 3 payload
 //       bytes (see take_arg)
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "core/syscalls/dispatch.h"
 #include "fuzz/fuzz.h"
+#include "fuzz/kernel_run.h"
 #include "sim/scenarios/ulib.h"
 
 namespace {
@@ -33,17 +43,18 @@ constexpr uint32_t kSlotCount = 8;
 constexpr uint32_t kWords = 8;
 
 // Data region layout (offsets from sim::kDataBase).
-constexpr uint64_t kHeader = 0x0;         // u32 op count, u32 clone budget used
 constexpr uint64_t kWordsLo = 0x100;      // futex words 0-3
 constexpr uint64_t kWordsHi = 0x1ff8;     // futex words 4-7 (word 5 sits at the next page's start)
-constexpr uint64_t kResults = 0x2000;     // i64 per op
-constexpr uint64_t kTimespecs = 0x2400;   // 16 bytes per slice
-constexpr uint64_t kOps = 0x2800;         // kOpBytes per op
+constexpr uint64_t kTimespecs = 0x2400;   // 16 bytes per slice, then the watchdog's
+constexpr uint64_t kPaths = 0x2800;       // kPathBytes per slice
+constexpr uint64_t kPathBytes = 0x200;
 constexpr uint64_t kScratch = 0x4000;     // 4 KiB the kernel may write into
 constexpr uint64_t kScratchSize = 0x1000;
-constexpr uint64_t kSlots = 0x8000;       // ulib thread slots
+constexpr uint64_t kSlots = 0x8000;       // ulib thread slots; slot kSlotCount is the watchdog's
 
-constexpr uint64_t kOpBytes = 32;  // header u64 + 3 u64 with two 32-bit args each
+// The watchdog's sleep: far longer than any op takes (timeouts are at most ~1 ms), and free in
+// steps, as virtual time jumps ahead while every CPU is idle.
+constexpr uint64_t kWatchdogNs = 50'000'000;
 
 uint64_t base() { return sim::kDataBase; }
 uint64_t word_addr(uint32_t i) {
@@ -65,8 +76,20 @@ enum ArgKind : uint32_t {
   kTidWord = 9,      // a thread slot's tid word
   kNeg = 10,         // -payload
   kFutexOp = 11,     // an encoded FUTEX_OP: payload op:4 cmp:4 oparg:10 cmparg:10
-  kKinds = 12,
+  kFd = 12,          // a file descriptor: 0-15, or (bit 7) an earlier call's result
+  kPath = 13,        // a NUL-terminated path from kPathStrings, written just before the call
+  kSize = 14,        // a length: 0-4096, a page multiple, or one that overflows
+  kKinds = 15,
 };
+
+constexpr const char* kPathStrings[] = {
+    "/", "/dev/null", "/dev/console", "/tmp", "/tmp/fuzz", "/bin/sh", "/init", ".", "..", "",
+    "/proc/self/maps", "a/../b", "//bin///sh", "/bin/sh/x", "fuzz-file",
+    "/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+    "/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+};
+constexpr uint32_t kPathCount = sizeof(kPathStrings) / sizeof(kPathStrings[0]);
 
 constexpr uint64_t kInterestingValues[] = {
     0,
@@ -98,8 +121,32 @@ constexpr uint32_t kInterestingCount = sizeof(kInterestingValues) / sizeof(kInte
 
 constexpr uint32_t arg(uint32_t kind, uint32_t payload) { return (kind << 28) | (payload & 0x0fffffff); }
 
-// Pseudo-operations (not system calls): user-mode stores to futex words.
-constexpr uint32_t kOpStore = 1000, kOpAdd = 1001;
+// Pseudo-operations (not system calls): user-mode stores to futex words, a number that must be
+// ENOSYS (the real number in args[0]).
+constexpr uint32_t kOpStore = 1000, kOpAdd = 1001, kOpEnosys = 2000;
+
+// Numbers the generic op never calls: they have a template (their waits get timeouts, clone
+// children need an entry point), or they would run the interpreter again in a new process or
+// image (fork, vfork, execve, execveat, clone3), which it is not written for.
+constexpr uint32_t kNotGeneric[] = {56, 57, 58, 59, 60, 202, 231, 322, 435};
+
+// The implemented numbers the generic op picks from, read from the kernel's table once.
+struct Implemented {
+  uint32_t numbers[tandem::kSyscallCount];
+  uint32_t count = 0;
+  Implemented() {
+    for (uint32_t nr = 0; nr < tandem::kSyscallCount; ++nr) {
+      if (tandem::syscall_name(nr) == nullptr) continue;
+      bool excluded = false;
+      for (uint32_t x : kNotGeneric) excluded |= x == nr;
+      if (!excluded) numbers[count++] = nr;
+    }
+  }
+};
+const Implemented& implemented() {
+  static const Implemented table;
+  return table;
+}
 
 struct Op {
   uint32_t nr = 0;
@@ -124,13 +171,23 @@ uint32_t take_typed(fuzz::FuzzInput& in, uint32_t typed) {
 
 uint32_t small(fuzz::FuzzInput& in) { return in.take_u8(); }
 
+// A generic argument with the kinds that name resources, for syscalls without a template.
+uint32_t take_resource(fuzz::FuzzInput& in) {
+  static constexpr uint32_t kResourceKinds[] = {kImm, kFd, kFd, kData, kPath, kSize, kResult, kInteresting, kNeg};
+  const uint8_t b = in.take_u8();
+  if ((b & 7) == 7) return take_generic(in);
+  const uint32_t kind = kResourceKinds[(b >> 3) % (sizeof(kResourceKinds) / sizeof(kResourceKinds[0]))];
+  const uint32_t payload = in.take_u8() | (in.take_u8() << 8);
+  return arg(kind, kind == kInteresting ? payload % kInterestingCount : kind == kImm ? payload & 0xff : payload);
+}
+
 Op take_op(fuzz::FuzzInput& in, uint32_t slices) {
   Op op;
   const uint8_t sel = in.take_u8();
   op.slice = in.take_u8() % slices;
   auto word = [&] { return take_typed(in, arg(kWord, in.take_u8())); };
   auto data = [&] { return take_typed(in, arg(kData, in.take_u8() * 16u)); };
-  switch (sel % 24) {
+  switch (sel % 28) {
     case 0: op.nr = 24; break;  // sched_yield
     case 1:                     // nanosleep(req, rem)
       op.nr = 35;
@@ -250,22 +307,45 @@ Op take_op(fuzz::FuzzInput& in, uint32_t slices) {
       // Whether a number has a handler is the kernel's table's business (tandem::syscall_name):
       // numbers that gain one simply drop out of the ENOSYS check.
       static constexpr uint32_t kUnimplemented[] = {0, 1, 9, 13, 57, 59, 62, 200, 234, 334, 435, 511, 512, 100000};
-      op.nr = 2000;  // marker: the real number is args[0]
+      op.nr = kOpEnosys;  // the real number is args[0]
       op.args[0] = arg(kImm, in.pick(kUnimplemented));
       for (int i = 1; i < 6; ++i) op.args[i] = take_generic(in);
+      break;
+    }
+    default: {  // 24-27: any other implemented syscall, with resource arguments
+      const Implemented& table = implemented();
+      if (table.count == 0) break;  // sched_yield
+      op.nr = table.numbers[in.take_u8() % table.count];
+      for (uint32_t& a : op.args) a = take_resource(in);
       break;
     }
   }
   return op;
 }
 
+bool is_generic(uint32_t nr) {
+  switch (nr) {
+    case 24: case 35: case 39: case 56: case 60: case 96: case 186: case 202: case 218: case 228: case 229:
+    case 230: case 231: case kOpStore: case kOpAdd: case kOpEnosys:
+      return false;
+    default:
+      return true;
+  }
+}
+
 struct Program {
   uint32_t cpus = 1;
   uint32_t threads = 1;
+  bool watchdog = false;
   std::vector<Op> ops;
 };
 
-thread_local const Program* t_program = nullptr;
+// The run's program and its host-side state. One run at a time per process; user threads may be
+// stopped at any point and never resumed, so nothing here owns resources.
+const Program* g_program = nullptr;
+int64_t g_results[kMaxOps];
+uint32_t g_clones = 0;   // clones made by the program's own clone ops
+uint32_t g_entries = 0;  // entry-point starts: a signal handler that lands on one must not loop
 
 // ---- interpretation (simulated user mode) ------------------------------------------------------
 
@@ -289,7 +369,7 @@ uint64_t resolve(User& u, uint32_t slice, uint32_t a) {
     case kData: return base() + kScratch + p % kScratchSize;
     case kWord: return word_addr(p & 0xff);
     case kWordValue: return u.load32(word_addr(p & 0xff)) + ((p >> 8) % 3 == 2 ? 1 : 0);
-    case kResult: return u.load64(base() + kResults + 8ull * (p % kMaxOps));
+    case kResult: return static_cast<uint64_t>(g_results[p % kMaxOps]);
     case kTimeout: return put_timespec(u, slice, 0, (p & 0xff) * 4000ull);  // up to ~1 ms
     case kAbsTimeout: {
       const uint64_t clock = (p & 1) ? 0 : 1;  // realtime : monotonic
@@ -308,39 +388,58 @@ uint64_t resolve(User& u, uint32_t slice, uint32_t a) {
     case kNeg: return static_cast<uint64_t>(-static_cast<int64_t>(p));
     case kFutexOp:
       return static_cast<uint64_t>((p >> 24) & 0xf) << 28 | ((p >> 20) & 0xf) << 24 | ((p >> 10) & 0x3ff) << 12 | (p & 0x3ff);
+    case kFd: return (p & 0x80) ? static_cast<uint64_t>(g_results[(p >> 8) % kMaxOps]) : p % 16;
+    case kPath: {
+      const char* path = kPathStrings[p % kPathCount];
+      const uint64_t at = base() + kPaths + kPathBytes * slice;
+      // Eight bytes per store, the terminating NUL included.
+      for (uint64_t off = 0;; off += 8) {
+        uint64_t w = 0;
+        bool end = false;
+        for (int b = 0; b < 8 && !end; ++b) {
+          const char c = path[off + b];
+          w |= static_cast<uint64_t>(static_cast<uint8_t>(c)) << (8 * b);
+          end = c == 0;
+        }
+        u.store64(at + off, w);
+        if (end) break;
+      }
+      return at;
+    }
+    case kSize: {
+      // Small lengths, page multiples, and lengths that overflow: never megabytes, which the
+      // kernel would copy in 256-byte chunks until the data region ends (tens of thousands of
+      // scheduling points for one call, with nothing new to learn).
+      static constexpr uint64_t kLarge[] = {4096, 8192, 65536, 1ull << 31, 1ull << 32, 1ull << 47, 1ull << 63, ~0ull};
+      return (p & 0x8000) ? kLarge[p % 8] : p % 4097;
+    }
   }
   return p;
 }
 
+uint64_t g_watchdog_entry = 0;
+
 void run_slice(User& u, uint32_t slice) {
-  const uint32_t count = u.load32(base() + kHeader);
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint64_t op_addr = base() + kOps + kOpBytes * i;
-    const uint64_t head = u.load64(op_addr);
-    if ((head >> 32) != slice) continue;
-    const uint32_t nr = static_cast<uint32_t>(head);
-    uint32_t raw[6];
-    for (int j = 0; j < 3; ++j) {
-      const uint64_t w = u.load64(op_addr + 8 + 8 * j);
-      raw[2 * j] = static_cast<uint32_t>(w);
-      raw[2 * j + 1] = static_cast<uint32_t>(w >> 32);
-    }
+  const Program& program = *g_program;
+  for (uint32_t i = 0; i < program.ops.size(); ++i) {
+    const Op& op = program.ops[i];
+    if (op.slice != slice) continue;
+    const uint32_t nr = op.nr;
     uint64_t a[6];
-    for (int j = 0; j < 6; ++j) a[j] = resolve(u, slice, raw[j]);
+    for (int j = 0; j < 6; ++j) a[j] = resolve(u, slice, op.args[j]);
     int64_t r = 0;
     if (nr == kOpStore) {
       u.store32(a[0], static_cast<uint32_t>(a[1]));
     } else if (nr == kOpAdd) {
       r = u.fetch_add32(a[0], static_cast<uint32_t>(a[1]));
-    } else if (nr == 2000) {
-      // A number that gained a handler since (read, mmap...) is skipped: its semantics (it may
-      // block for good) are not modelled here.
+    } else if (nr == kOpEnosys) {
+      // A number that gained a handler since (read, mmap...) is the generic op's business.
       if (tandem::syscall_name(a[0]) != nullptr) continue;
       r = u.syscall(a[0], a[1], a[2], a[3], a[4], a[5]);
       if (r != -38) u.fail("syscall %llu has no handler but returned %lld", static_cast<unsigned long long>(a[0]),
                            static_cast<long long>(r));
     } else if (nr == 56) {
-      if (u.fetch_add32(base() + kHeader + 4, 1) >= kMaxClones) continue;
+      if (g_clones++ >= kMaxClones) continue;
       const uint64_t flags = a[0] == 0 ? sim::ulib::kThreadFlags : a[0];
       r = u.syscall_at(g_worker_entry, 56, flags, a[1], a[2], a[3], a[4]);
     } else {
@@ -354,11 +453,14 @@ void run_slice(User& u, uint32_t slice) {
       if (nr == 186 && r <= 0) u.fail("gettid returned %lld", static_cast<long long>(r));
     }
     if (r < 0 && r < -4095) u.fail("syscall %u returned %lld, not a result or -errno", nr, static_cast<long long>(r));
-    u.store64(base() + kResults + 8ull * i, static_cast<uint64_t>(r));
+    g_results[i] = r;
   }
 }
 
+bool entered_too_often() { return ++g_entries > kMaxSlices + kMaxClones + 2; }
+
 void worker(User& u) {
+  if (entered_too_often()) return;
   const uint64_t rsp = u.start().rsp;
   uint32_t slice = 0;
   if (rsp >= base() + kSlots && rsp + 8 <= base() + kSlots + kSlotCount * sim::ulib::kSlotBytes && rsp % 8 == 0)
@@ -366,23 +468,27 @@ void worker(User& u) {
   run_slice(u, slice);
 }
 
+// Ends the process after kWatchdogNs whatever the other threads are blocked in.
+void watchdog(User& u) {
+  if (entered_too_often()) return;
+  const uint64_t ts = put_timespec(u, kMaxSlices, 0, kWatchdogNs);
+  for (int i = 0; i < 4; ++i) {
+    if (u.syscall(sim::ulib::nr::kNanosleep, ts, 0) == 0) break;  // else EINTR: sleep again
+  }
+  sim::ulib::exit_group(u, 0);
+}
+
 void main_thread(User& u) {
-  const Program& p = *t_program;
-  u.store32(base() + kHeader, static_cast<uint32_t>(p.ops.size()));
-  for (size_t i = 0; i < p.ops.size(); ++i) {
-    const Op& op = p.ops[i];
-    const uint64_t at = base() + kOps + kOpBytes * i;
-    u.store64(at, op.nr | static_cast<uint64_t>(op.slice) << 32);
-    for (int j = 0; j < 3; ++j) u.store64(at + 8 + 8 * j, op.args[2 * j] | static_cast<uint64_t>(op.args[2 * j + 1]) << 32);
-  }
-  for (uint32_t t = 1; t < p.threads; ++t) {
-    const int64_t tid = sim::ulib::spawn(u, g_worker_entry, t, sim::ulib::slot_at(base() + kSlots, t));
-    if (tid <= 0) u.fail("spawning thread %u failed: %lld", t, static_cast<long long>(tid));
-  }
+  if (entered_too_often()) return;
+  const Program& p = *g_program;
+  if (p.watchdog) sim::ulib::spawn(u, g_watchdog_entry, 0, sim::ulib::slot_at(base() + kSlots, kSlotCount));
+  // A spawn may fail (a generic call cannot have run yet, but the thread table may be small):
+  // the slice then simply does not run.
+  for (uint32_t t = 1; t < p.threads; ++t) sim::ulib::spawn(u, g_worker_entry, t, sim::ulib::slot_at(base() + kSlots, t));
   run_slice(u, 0);
 }
 
-Program decode(const uint8_t* data, size_t size, std::vector<sim::Decision>& decisions, sim::RunSpec& spec) {
+Program decode(const uint8_t* data, size_t size, std::vector<sim::Decision>& decisions, fuzz::KernelRun& spec) {
   fuzz::FuzzInput in(data, size);
   Program p;
   const uint8_t shape = in.take_u8();
@@ -393,31 +499,64 @@ Program decode(const uint8_t* data, size_t size, std::vector<sim::Decision>& dec
     spec.strategy.kind = sim::StrategyKind::Random;
     spec.seed = in.take_u64();
   } else {
-    fuzz::take_decisions(in, spec, decisions, in.take_u8() % 16);
+    fuzz::take_decisions(in, spec.cpus, spec.max_steps, spec.strategy, decisions, in.take_u8() % 16);
   }
-  while (!in.empty() && p.ops.size() < kMaxOps) p.ops.push_back(take_op(in, p.threads));
+  while (!in.empty() && p.ops.size() < kMaxOps) {
+    p.ops.push_back(take_op(in, p.threads));
+    p.watchdog |= is_generic(p.ops.back().nr);
+  }
   return p;
 }
+
+// TANDEM_FUZZ_PRINT=1 prints each decoded program (to understand a crash's input).
+void print_program(const Program& p, const fuzz::KernelRun& run) {
+  std::fprintf(stderr, "program: %u cpus, %u threads, %s schedule, watchdog %s, %zu ops\n", p.cpus, p.threads,
+               run.strategy.kind == sim::StrategyKind::Random ? "random" : "replay", p.watchdog ? "yes" : "no",
+               p.ops.size());
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    const Op& op = p.ops[i];
+    const char* name = op.nr == kOpStore ? "store" : op.nr == kOpAdd ? "add" : op.nr == kOpEnosys ? "enosys"
+                                                                    : tandem::syscall_name(op.nr);
+    std::fprintf(stderr, "  %2zu t%u %-16s", i, op.slice, name != nullptr ? name : "?");
+    for (uint32_t a : op.args) std::fprintf(stderr, " %u:%x", a >> 28, a & 0x0fffffff);
+    std::fprintf(stderr, "\n");
+  }
+}
+
+uint64_t g_main_entry = 0;
 
 struct Registration {
   Registration() {
     g_worker_entry = sim::register_entry("fuzz-syscall-seq.worker", worker);
-    sim::register_scenario({"fuzz-syscall-seq", "the syscall_seq fuzz target's interpreter (needs an input)",
-                            sim::register_entry("fuzz-syscall-seq.main", main_thread)});
+    g_watchdog_entry = sim::register_entry("fuzz-syscall-seq.watchdog", watchdog);
+    g_main_entry = sim::register_entry("fuzz-syscall-seq.main", main_thread);
   }
 } g_registration;
+
+void init(tandem::Kernel& kernel, void*) { fuzz::start_pid1(kernel, g_main_entry, g_program->threads, 1); }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  sim::RunSpec spec;
-  spec.scenario = "fuzz-syscall-seq";
-  spec.max_steps = 200'000;  // before decode: the schedule's fair tail runs up to it
-  std::vector<sim::Decision> decisions;
-  const Program program = decode(data, size, decisions, spec);
-  spec.threads = program.threads;
-  t_program = &program;
-  fuzz::run_and_check(spec, fuzz::Accept::FinishedOrExitStatus);
-  t_program = nullptr;
+  fuzz::KernelRun run;
+  run.max_steps = 500'000;  // before decode: the schedule's fair tail runs up to it
+  static std::vector<sim::Decision> decisions;  // reused: its fair tail has thousands of entries
+  const Program program = decode(data, size, decisions, run);
+  run.init = &init;
+  static const bool print = std::getenv("TANDEM_FUZZ_PRINT") != nullptr;
+  if (print) print_program(program, run);
+  g_program = &program;
+  for (int64_t& r : g_results) r = 0;
+  g_clones = 0;
+  g_entries = 0;
+  if (print) {
+    if (const char* steps = std::getenv("TANDEM_FUZZ_MAX_STEPS")) run.max_steps = std::strtoull(steps, nullptr, 0);
+  }
+  const sim::RunResult result = fuzz::run_kernel(run);
+  if (print)
+    std::fprintf(stderr, "outcome %s after %llu steps, %llu ns\n", sim::outcome_name(result.outcome),
+                 static_cast<unsigned long long>(result.steps), static_cast<unsigned long long>(result.virtual_ns));
+  fuzz::check(result, fuzz::Accept::FinishedOrExitStatus);
+  g_program = nullptr;
   return 0;
 }
