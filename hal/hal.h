@@ -30,7 +30,7 @@ enum class Plant : u8 {
   FutexCheckUnlocked,  // futex wait compares and enqueues without the bucket lock
   FutexWakeNoLock,     // futex wake decides "no waiters" without the bucket lock
   LostIpi,             // the idle loop checks for work with interrupts on, then halts
-  MissingShootdown,    // unmap does not shoot down other CPUs' TLBs
+  MissingShootdown,    // munmap flushes only the calling CPU's TLB, not the other CPUs'
   Count,
 };
 

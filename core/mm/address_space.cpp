@@ -112,7 +112,14 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end) {
       });
       // One shootdown for the whole cut, and before release_object below can free the pages:
       // another CPU running this address space must not reach them through a stale TLB entry.
-      if (unmapped) hal::tlb_shootdown(m_page_table, cut_start, cut_end - cut_start);
+      if (unmapped) {
+        if (hal::planted(hal::Plant::MissingShootdown)) {
+          // Planted bug: only this CPU forgets the translations; others keep stale ones.
+          hal::tlb_flush_local(cut_start, cut_end - cut_start);
+        } else {
+          hal::tlb_shootdown(m_page_table, cut_start, cut_end - cut_start);
+        }
+      }
       if (cut_start == vma->start && cut_end == vma->end) {
         m_vmas.remove(vma);
         release_object(vma->object);

@@ -153,6 +153,8 @@ uint32_t User::fetch_add32(uint64_t address, uint32_t delta) {
   return old;
 }
 
+void User::relax() { machine().point(hal::Point::Relax); }
+
 uint64_t User::fs_base() {
   machine().point(hal::Point::User);
   return machine().cpu().fs_base;

@@ -47,6 +47,10 @@ class User {
   // The thread's FS base register (its TLS pointer).
   uint64_t fs_base();
 
+  // A spin-wait hint (x86 `pause`): a scheduling point at which a priority-based strategy lets
+  // other CPUs run, so a user-space spin loop cannot starve the CPU it waits for.
+  void relax();
+
   // A scenario check failed: the run fails with this message.
   [[noreturn]] void fail(const char* format, ...) __attribute__((format(printf, 2, 3)));
 

@@ -100,6 +100,8 @@ const std::vector<Plantable>& plantable_bugs() {
        "futex wake decides there are no waiters without taking the bucket lock"},
       {"lost-ipi", hal::Plant::LostIpi,
        "the idle loop checks for work with interrupts enabled, so a wake-up IPI can arrive before the halt"},
+      {"missing-shootdown", hal::Plant::MissingShootdown,
+       "munmap flushes only the calling CPU's TLB: other CPUs keep translations to freed pages"},
   };
   return list;
 }

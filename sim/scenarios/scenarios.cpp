@@ -391,6 +391,52 @@ void tls_main(User& u) {
   exit_group(u, 0);
 }
 
+// ------------------------------------------------------------------------------------------------
+// munmap: readers on other CPUs have a page in their TLBs while the main thread unmaps it and
+// maps a fresh one at the same address; afterwards every reader must see the new page. A
+// kernel that does not shoot the old translation down lets them read the freed page.
+// words: 0 readers that read the page, 1 remapped flag
+// ------------------------------------------------------------------------------------------------
+constexpr uint64_t kSysMmap = 9, kSysMunmap = 11;
+constexpr uint64_t kProtRw = 3, kMapPrivateAnonymousFixed = 0x02 | 0x20 | 0x10;
+// A page whose TLB slot differs from the shared words' page (the TLB is direct-mapped).
+constexpr uint64_t kRemappedPage = kDataBase + (2u << 20) + 5 * 4096;
+
+void munmap_reader(User& u) {
+  const uint64_t base = worker_base(u);
+  const uint32_t index = static_cast<uint32_t>(thread_arg(u));
+  const uint64_t iterations = u.load64(base + kIterations);
+  // Touch the page repeatedly so its translation is cached on this CPU.
+  for (uint64_t i = 0; i < iterations; ++i) {
+    const uint32_t v = u.load32(kRemappedPage);
+    if (v != 1) u.fail("munmap: reader %u saw %u before the remap", index, v);
+  }
+  u.fetch_add32(word(base, 0), 1);
+  // Spin (not block: blocking would switch address spaces and flush the TLB anyway).
+  while (u.load32(word(base, 1)) == 0) u.relax();
+  const uint32_t v = u.load32(kRemappedPage);
+  if (v != 2) u.fail("munmap: reader %u read %u after the page was replaced (expected 2)", index, v);
+}
+const uint64_t kMunmapReader = register_entry("munmap.reader", munmap_reader);
+
+void munmap_main(User& u) {
+  const Program p = start_main(u);
+  const uint32_t readers = p.threads > 1 ? p.threads - 1 : 1;
+  u.store32(kRemappedPage, 1);
+  for (uint32_t i = 0; i < readers; ++i) {
+    if (spawn(u, kMunmapReader, i, slot_at(p.base + kSlots, i)) < 0) u.fail("munmap: clone failed");
+  }
+  while (u.load32(word(p.base, 0)) != readers) u.relax();
+  if (u.syscall(kSysMunmap, kRemappedPage, 4096) != 0) u.fail("munmap: munmap failed");
+  const int64_t at = u.syscall(kSysMmap, kRemappedPage, 4096, kProtRw, kMapPrivateAnonymousFixed,
+                               static_cast<uint64_t>(-1), 0);
+  if (at != static_cast<int64_t>(kRemappedPage)) u.fail("munmap: mmap MAP_FIXED returned %lld", static_cast<long long>(at));
+  u.store32(kRemappedPage, 2);
+  u.store32(word(p.base, 1), 1);
+  for (uint32_t i = 0; i < readers; ++i) join(u, slot_at(p.base + kSlots, i));
+  exit_group(u, 0);
+}
+
 struct Registrar {
   Registrar() {
     register_scenario({"mutex", "Drepper's futex mutex around a non-atomic counter: mutual exclusion, exact count",
@@ -405,6 +451,8 @@ struct Registrar {
                        register_entry("rwlock.main", rwlock_main), validate_threads});
     register_scenario({"join", "thread join through the CLONE_CHILD_CLEARTID futex wake",
                        register_entry("join.main", join_main), validate_threads});
+    register_scenario({"munmap", "readers keep a page in their TLBs while it is unmapped and replaced: they must see the new page",
+                       register_entry("munmap.main", munmap_main), validate_threads});
     register_scenario({"tls", "each thread's FS base survives switches, migration and blocking; ARCH_SET_FS is per thread",
                        register_entry("tls.main", tls_main), validate_threads});
   }
