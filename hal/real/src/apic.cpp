@@ -305,6 +305,12 @@ void start_secondary_cpus(void* kernel) {
   g_kernel = kernel;
   auto* data = reinterpret_cast<u64*>(phys_ptr<u8>(kTrampolinePhys) +
                                       (ap_trampoline_data - ap_trampoline_start));
+  // INIT to every AP first and one 10 ms wait for all of them, as the MP specification asks
+  // between INIT and STARTUP; then, one CPU at a time (they share the trampoline's data), up to
+  // two STARTUPs (the second only if the first was not seen). An INITed CPU just waits for its
+  // STARTUP, so the wait is paid once instead of once per CPU (70 ms less at 8 CPUs).
+  for (u32 id = 1; id < g_cpu_count; ++id) icr_send(g_cpus[id].apic_id, 0x4500);
+  if (g_cpu_count > 1) delay_us(10'000);
   for (u32 id = 1; id < g_cpu_count; ++id) {
     g_ap_stack_top = slot_alloc_stack_top();
     g_cpus[id].boot_stack_top = g_ap_stack_top;
@@ -315,10 +321,7 @@ void start_secondary_cpus(void* kernel) {
     data[3] = id;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     u32 apic_id = g_cpus[id].apic_id;
-    // INIT, then up to two STARTUPs (the second only if the first was not seen), as the MP
-    // specification prescribes. Vector 0x08 starts the CPU at 0x8000.
-    icr_send(apic_id, 0x4500);
-    delay_us(10'000);
+    // Vector 0x08 starts the CPU at 0x8000.
     bool up = false;
     for (u32 attempt = 0; attempt < 2 && !up; ++attempt) {
       icr_send(apic_id, 0x4600 | u32(kTrampolinePhys >> 12));

@@ -115,30 +115,52 @@ void time_init() {
   lapic_timer_write(kTimerInitial, 0xffffffffu);
   u8 port61 = inb(0x61);
   outb(0x61, (port61 & ~0x02) | 0x01);  // gate on, speaker off
-  outb(0x43, 0xb4);                      // channel 2, lobyte/hibyte, mode 2 (rate), binary
-  outb(0x42, 0xff);
-  outb(0x42, 0xff);                      // 65535 ticks: 55 ms before the count wraps
   constexpr u32 kWindow = kPitHz / 50;   // 20 ms
-  u32 pit0 = pit_read_channel2();
-  for (u32 i = 0; i < 1'000'000 && pit0 > 0xffff - 100; ++i) pit0 = pit_read_channel2();
-  u64 tsc0 = rdtsc();
-  u32 apic0 = lapic_timer_read(kTimerCurrent);
-  u32 pit1 = pit0;
-  u64 spins = 0;
-  while (pit0 - pit1 < kWindow && ++spins < 100'000'000) {
-    u32 now = pit_read_channel2();
-    if (now > pit1) break;  // wrapped: should not happen within 20 ms of a 55 ms count
-    pit1 = now;
+  // Under TCG a busy host may deschedule this vCPU in the middle of the window: for longer than
+  // the PIT's 55 ms count (it wraps, and the window looks short), or between a PIT read and the
+  // TSC read next to it (the two ends no longer match). Either spoils the measurement, so each
+  // PIT read is bracketed by TSC reads, and a disturbed window is measured again.
+  constexpr u32 kAttempts = 10;
+  u32 pit0 = 0, pit1 = 0, apic0 = 0, apic1 = 0, ticks = 0;
+  u64 tsc0 = 0, tsc1 = 0;
+  for (u32 attempt = 1;; ++attempt) {
+    outb(0x43, 0xb4);  // channel 2, lobyte/hibyte, mode 2 (rate), binary
+    outb(0x42, 0xff);
+    outb(0x42, 0xff);  // 65535 ticks: 55 ms before the count wraps
+    pit0 = pit_read_channel2();
+    for (u32 i = 0; i < 1'000'000 && pit0 > 0xffff - 100; ++i) pit0 = pit_read_channel2();
+    u64 before0 = rdtsc();
+    pit0 = pit_read_channel2();
+    tsc0 = rdtsc();
+    apic0 = lapic_timer_read(kTimerCurrent);
+    pit1 = pit0;
+    u64 before1 = tsc0;
+    u64 spins = 0;
+    bool wrapped = false;
+    while (pit0 - pit1 < kWindow && ++spins < 100'000'000) {
+      before1 = rdtsc();
+      u32 now = pit_read_channel2();
+      if (now > pit1) {
+        wrapped = true;  // descheduled for longer than the rest of the 55 ms count
+        break;
+      }
+      pit1 = now;
+    }
+    tsc1 = rdtsc();
+    apic1 = lapic_timer_read(kTimerCurrent);
+    ticks = pit0 - pit1;  // pit0 and pit1 were read just before tsc0 and tsc1
+    if (spins >= 100'000'000 || (!wrapped && ticks < kWindow / 2)) {
+      klog("pit window %u ticks", ticks);
+      panic("PIT channel 2 does not count: cannot calibrate the clocks");
+    }
+    // Both brackets together within 2% of the window: the ends are where the PIT says they are.
+    const bool tight = (tsc0 - before0) + (tsc1 - before1) < (tsc1 - tsc0) / 50;
+    if (!wrapped && tight) break;
+    if (attempt == kAttempts) panic("clock calibration disturbed in every attempt (host too busy?)");
+    klog("time: calibration window disturbed (%s), measuring again", wrapped ? "PIT wrapped" : "slow read");
   }
-  u64 tsc1 = rdtsc();
-  u32 apic1 = lapic_timer_read(kTimerCurrent);
   lapic_timer_write(kTimerInitial, 0);
   outb(0x61, port61);
-  u32 ticks = pit0 - pit1;  // pit0 and pit1 were read just before tsc0 and tsc1
-  if (spins >= 100'000'000 || ticks < kWindow / 2) {
-    klog("pit window %u ticks", ticks);
-    panic("PIT channel 2 does not count: cannot calibrate the clocks");
-  }
 
   g_tsc_hz = (tsc1 - tsc0) * kPitHz / ticks;
   g_lapic_hz = u64(apic0 - apic1) * kPitHz / ticks;
