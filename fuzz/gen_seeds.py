@@ -48,3 +48,71 @@ write("syscall_seq", "enosys", shape(1, 1) + [0] + op(23, 0, 3, 1, 0, 0, 0, 0, 1
 for i, name in enumerate(["mutex", "condvar", "semaphore", "barrier", "rwlock", "join"]):
     write("futex_sched", name, [i, 0x15])
     write("futex_sched", name + "-switchy", [i, 0x1a] + [b for k in range(16) for b in (7 + k * 3, 0, k & 3)])
+
+# ---- elf_load: real small static programs (musl-gcc, when installed) and handwritten ELFs
+import subprocess, shutil, tempfile
+
+def elf64(etype, entry, segments, interp=None):
+    """A minimal x86-64 ELF: header, program headers, then each segment's bytes.
+    segments: list of (vaddr, flags, data, memsz)."""
+    phnum = len(segments) + (1 if interp else 0)
+    off = 64 + 56 * phnum
+    body, phdrs = b"", b""
+    if interp:
+        phdrs += struct.pack("<IIQQQQQQ", 3, 4, off, 0, 0, len(interp), len(interp), 1)
+        body += interp
+    for vaddr, flags, data, memsz in segments:
+        pad = (-(off + len(body)) + vaddr) % 4096  # p_offset % align == p_vaddr % align
+        body += b"\0" * pad
+        phdrs += struct.pack("<IIQQQQQQ", 1, flags, off + len(body), vaddr, vaddr, len(data), memsz, 4096)
+        body += data
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    header = ident + struct.pack("<HHIQQQIHHHHHH", etype, 62, 1, entry, 64, 0, 0, 64, 56, phnum, 64, 0, 0)
+    return header + phdrs + body
+
+code = b"\xb8\x3c\x00\x00\x00\x31\xff\x0f\x05"  # mov eax, 60; xor edi, edi; syscall
+write("elf_load", "tiny-exec", elf64(2, 0x401000, [(0x401000, 5, code, len(code))]))
+write("elf_load", "tiny-pie", elf64(3, 0x1000, [(0x1000, 5, code, len(code))]))
+write("elf_load", "text-data-bss", elf64(2, 0x401000, [(0x401000, 5, code, len(code)), (0x402000, 6, b"data" * 8, 0x3000)]))
+write("elf_load", "interp", elf64(3, 0x1000, [(0x1000, 5, code, len(code))], interp=b"/lib/ld-musl-x86_64.so.1\0"))
+musl = shutil.which("musl-gcc")
+if musl:
+    src = os.path.join(HERE, "..", "tests", "userspace", "hello.c")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, flags in (("hello-static", ["-static"]), ("hello-static-pie", ["-static-pie", "-fPIE"])):
+            out = os.path.join(tmp, name)
+            if subprocess.call([musl, "-Os", "-s", *flags, "-o", out, src]) == 0:
+                with open(out, "rb") as f:
+                    write("elf_load", name, f.read())
+
+# ---- cpio: [L] [L bytes of paths] [newc archive], archives as tools/mkinitramfs writes them
+def entry(name, mode, data=b"", ino=1):
+    encoded = name.encode() + b"\0"
+    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
+    out = b"070701" + b"".join(b"%08x" % f for f in fields) + encoded
+    out += b"\0" * (-len(out) % 4)
+    return out + data + b"\0" * (-len(data) % 4)
+
+def archive(*entries):
+    return b"".join(entries) + entry("TRAILER!!!", 0)
+
+def cpio_seed(name, paths, arc):
+    block = b"\0".join(p.encode() for p in paths)
+    write("cpio", name, bytes([len(block)]) + block + arc)
+
+tree = archive(entry(".", 0o40755), entry("bin", 0o40755), entry("bin/busybox", 0o100755, b"\x7fELF-ish"),
+               entry("bin/sh", 0o120777, b"busybox"), entry("init", 0o100755, b"#!/bin/sh\n"),
+               entry("sbin", 0o120777, b"/bin"), entry("loop", 0o120777, b"loop"),
+               entry("dev", 0o40755), entry("dev/console", 0o20600))
+cpio_seed("tree", ["/bin/sh", "/sbin/sh", "/init", "/loop", "bin/../init", "/dev/console", "/bin/sh/x", "/nope"], tree)
+cpio_seed("empty", ["/"], archive())
+cpio_seed("one-file", ["/hello", "hello", "./hello"], archive(entry("hello", 0o100644, b"hello\n")))
+mkinit = os.path.join(HERE, "..", "tools", "mkinitramfs")
+with tempfile.TemporaryDirectory() as tmp:
+    with open(os.path.join(tmp, "init"), "w") as f:
+        f.write("#!/bin/sh\necho hi\n")
+    out = os.path.join(tmp, "out.cpio")
+    if subprocess.call(["python3", mkinit, "-o", out, "--symlink", "/bin/sh:/init",
+                        "--chardev", "/dev/console:5:1", os.path.join(tmp, "init") + ":/init"]) == 0:
+        with open(out, "rb") as f:
+            cpio_seed("mkinitramfs", ["/init", "/bin/sh", "/dev/console", "/dev"], f.read())

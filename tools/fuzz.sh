@@ -8,8 +8,11 @@ COV=$ROOT/build/fuzz-cov
 declare -A SUMMARY=(
   [syscall_seq]="up to 40 syscalls (all implemented + ENOSYS numbers) on 1-4 threads/CPUs, resources, hostile args, fuzzed schedule"
   [futex_sched]="the futex scenarios (mutex condvar semaphore barrier rwlock join), small, schedule from the input"
+  [elf_load]="arbitrary bytes as an ELF: parse, load into a fresh address space, check the initial stack from user mode"
+  [cpio]="arbitrary bytes as a newc archive: walk, mount, look up paths from the input"
 )
-TARGETS=(syscall_seq futex_sched)
+TARGETS=(syscall_seq futex_sched elf_load cpio)
+declare -A MAX_LEN=([syscall_seq]=512 [futex_sched]=512 [elf_load]=65536 [cpio]=8192)
 
 usage() {
   cat <<'USAGE'
@@ -85,7 +88,7 @@ echo "fuzzing $TARGET for ${TIME}s with $JOBS job(s); new inputs in $WORK/corpus
 cd "$WORK"  # with -jobs, libFuzzer writes fuzz-N.log into the current directory
 set +e
 if [ "$JOBS" -gt 1 ]; then
-  "$BIN" -max_total_time="$TIME" -jobs="$JOBS" -workers="$JOBS" -max_len=512 -print_final_stats=1 \
+  "$BIN" -max_total_time="$TIME" -jobs="$JOBS" -workers="$JOBS" -max_len="${MAX_LEN[$TARGET]}" -print_final_stats=1 \
     -artifact_prefix="$WORK/crashes/" "${dict[@]/#-dict=/-dict=$ROOT/}" "$WORK/corpus" "$ROOT/fuzz/corpus/$TARGET" >"$WORK/last.log" 2>&1 &
   pid=$!
   sleep 2
@@ -94,7 +97,7 @@ if [ "$JOBS" -gt 1 ]; then
   wait $pid
   kill $tailer 2>/dev/null
 else
-  "$BIN" -max_total_time="$TIME" -max_len=512 -print_final_stats=1 -artifact_prefix="$WORK/crashes/" \
+  "$BIN" -max_total_time="$TIME" -max_len="${MAX_LEN[$TARGET]}" -print_final_stats=1 -artifact_prefix="$WORK/crashes/" \
     "${dict[@]/#-dict=/-dict=$ROOT/}" "$WORK/corpus" "$ROOT/fuzz/corpus/$TARGET" 2>&1 \
     | tee "$WORK/last.log" | grep --line-buffered -E "INITED|pulse|DONE|==fuzz|ERROR|stat::"
 fi

@@ -446,7 +446,8 @@ class SynthNode final : public Vnode {
   }
 
   u64 rdev() override { return spec().rdev; }
-  bool pollable() override { return spec().device != Dev::None; }
+  // Linux polls terminals; /dev/null and the memory devices have no poll, so epoll refuses them.
+  bool pollable() override { return spec().device == Dev::Console; }
   u32 poll_events() override { return pollev::kIn | pollev::kOut | pollev::kRdNorm | pollev::kWrNorm; }
 
   Result<i64> ioctl(File& file, u64 request, u64 argument) override {

@@ -210,6 +210,8 @@ class File {
   // The monotonic time at which this file's readiness may change by itself (timerfd); 0: never.
   virtual u64 next_event_ns() { return 0; }
   virtual bool is_epoll() const { return false; }
+  // A tag naming the file's kind for the few places that must find a subclass (no RTTI).
+  virtual const void* kind() const { return nullptr; }
   virtual bool pollable() { return m_vnode != nullptr && m_vnode->pollable(); }
 
   // The position for read/write/lseek of seekable files.
@@ -219,8 +221,17 @@ class File {
   const char* path() const { return m_path; }
   Result<void> set_path(const char* path, usize length);
 
-  // Epoll registrations watching this file (guarded by the VFS's epoll lock).
-  ListNode* watch_head() { return &m_watchers; }
+  // Takes a reference unless the last one is already gone (epoll's scan meets files that may
+  // be closing concurrently).
+  bool try_retain() {
+    u32 refs = m_refs.load();
+    while (refs != 0) {
+      if (m_refs.compare_exchange(refs, refs + 1)) return true;
+    }
+    return false;
+  }
+  // How many epoll registrations name this file (guarded by the VFS's epoll lock).
+  u32 epoll_watches = 0;
 
  protected:
   // Called once when the last reference goes: releases what the file holds, frees it.
@@ -232,7 +243,6 @@ class File {
   Atomic<u32> m_flags;
   Atomic<u64> m_offset{0};
   char* m_path = nullptr;
-  ListNode m_watchers;  // sentinel of a ring of EpollItem::file_node; empty when next is null
 };
 
 // Where a relative path starts: a directory vnode and its absolute path.
@@ -283,6 +293,9 @@ class Vfs {
   }
 
   SpinLock& epoll_lock() { return m_epoll_lock; }
+  // Every epoll instance, linked through its own pointer (guarded by epoll_lock): a closing
+  // file is dropped from each one that watches it.
+  File* epoll_list = nullptr;
   // Wakes every thread in poll, select or epoll_wait, and anyone else waiting for readiness of
   // any file to change; called after a file's state changed.
   void notify_readiness();
@@ -318,7 +331,8 @@ class Vfs {
   Mount m_mounts[kMaxMounts] = {};
   u32 m_mount_count = 0;
   Vnode* m_console = nullptr;
-  SpinLock m_epoll_lock{LockRank::Wait};
+  // Ranked below the wait locks: an epoll scan polls files (pipe locks) while holding it.
+  SpinLock m_epoll_lock{LockRank::Process};
   WaitQueue m_readiness;
   Atomic<u64> m_readiness_sequence{0};
   Atomic<u32> m_users{0};

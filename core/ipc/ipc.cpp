@@ -314,6 +314,456 @@ Result<void> pipe_create(Kernel& kernel, u32 flags, File** read_end, File** writ
   return {};
 }
 
-void epoll_forget_file(File&) {}
+// ---------------------------------------------------------------------------------------------
+// eventfd
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr u64 kEventfdMax = 0xfffffffffffffffeull;
+
+class EventFd final : public File {
+ public:
+  EventFd(Kernel& kernel, u64 initial, bool semaphore, u32 flags)
+      : File(kernel, nullptr, oflag::kRdWr | (flags & oflag::kNonBlock)), m_count(initial), m_semaphore(semaphore) {}
+
+  Result<usize> read(const IoBuffer& out, usize length, u64*) override {
+    if (length < 8) return Errno::kEINVAL;
+    IrqLock held{m_lock};
+    held.lock();
+    for (;;) {
+      if (m_count > 0) {
+        const u64 value = m_semaphore ? 1 : m_count;
+        if (!out.put(0, &value, 8)) {
+          held.unlock();
+          return Errno::kEFAULT;
+        }
+        m_count -= value;
+        wake_all(m_kernel, m_waiters);
+        held.unlock();
+        notify(m_kernel);
+        return usize{8};
+      }
+      if (nonblocking()) {
+        held.unlock();
+        return Errno::kEAGAIN;
+      }
+      auto slept = sleep_on(m_kernel, m_lock, m_waiters);
+      if (slept.is_error()) {
+        held.unlock();
+        return slept.error();
+      }
+    }
+  }
+
+  Result<usize> write(const IoBuffer& in, usize length, u64*) override {
+    if (length < 8) return Errno::kEINVAL;
+    u64 value;
+    if (!in.get(&value, 0, 8)) return Errno::kEFAULT;
+    if (value == ~0ull) return Errno::kEINVAL;
+    IrqLock held{m_lock};
+    held.lock();
+    for (;;) {
+      if (kEventfdMax - m_count >= value) {
+        m_count += value;
+        if (value > 0) wake_all(m_kernel, m_waiters);
+        held.unlock();
+        notify(m_kernel);
+        return usize{8};
+      }
+      if (nonblocking()) {
+        held.unlock();
+        return Errno::kEAGAIN;
+      }
+      auto slept = sleep_on(m_kernel, m_lock, m_waiters);
+      if (slept.is_error()) {
+        held.unlock();
+        return slept.error();
+      }
+    }
+  }
+
+  u32 poll_events() override {
+    SpinLockGuard guard(m_lock);
+    u32 events = 0;
+    if (m_count > 0) events |= pollev::kIn | pollev::kRdNorm;
+    if (m_count < kEventfdMax) events |= pollev::kOut | pollev::kWrNorm;
+    return events;
+  }
+  void stat(KernelStat* st) override { anon_stat(st, 0600, 1); }
+  bool seekable() const override { return false; }
+  bool pollable() override { return true; }
+
+ protected:
+  void on_last_close() override { m_kernel.heap().destroy(this); }
+
+ private:
+  SpinLock m_lock{LockRank::Wait};
+  IntrusiveList<Thread, &Thread::wait_node> m_waiters;
+  u64 m_count;
+  bool m_semaphore;
+};
+
+// ---------------------------------------------------------------------------------------------
+// timerfd: expirations are counted lazily from the clock, so no kernel timer object exists;
+// a blocking read or a poller sleeps on its own thread timer until the next expiry.
+// ---------------------------------------------------------------------------------------------
+
+constexpr u64 kNsPerSecond = 1'000'000'000;
+const char kTimerFdKind = 0;
+
+class TimerFd final : public File {
+ public:
+  TimerFd(Kernel& kernel, i32 clock, u32 flags)
+      : File(kernel, nullptr, oflag::kRdOnly | (flags & oflag::kNonBlock)), m_clock(clock) {}
+
+  // Under m_lock: folds expirations that have happened into m_ticks.
+  void update_locked(u64 now) {
+    if (m_next == 0 || now < m_next) return;
+    if (m_interval == 0) {
+      ++m_ticks;
+      m_next = 0;
+      return;
+    }
+    const u64 n = 1 + (now - m_next) / m_interval;
+    m_ticks += n;
+    m_next += n * m_interval;
+  }
+
+  Result<usize> read(const IoBuffer& out, usize length, u64*) override {
+    if (length < 8) return Errno::kEINVAL;
+    auto ready = wait_readiness(m_kernel, nonblocking() ? ~0ull : 0, [&](u64* wake_at) -> Result<i64> {
+      SpinLockGuard guard(m_lock);
+      update_locked(hal::monotonic_ns());
+      if (m_ticks > 0) return 1;
+      if (m_next != 0 && (*wake_at == 0 || m_next < *wake_at)) *wake_at = m_next;
+      return 0;
+    });
+    if (ready.is_error()) return ready.error();
+    u64 ticks;
+    {
+      SpinLockGuard guard(m_lock);
+      ticks = m_ticks;
+      m_ticks = 0;
+    }
+    if (ticks == 0) return Errno::kEAGAIN;
+    if (!out.put(0, &ticks, 8)) {
+      SpinLockGuard guard(m_lock);
+      m_ticks += ticks;
+      return Errno::kEFAULT;
+    }
+    return usize{8};
+  }
+
+  u32 poll_events() override {
+    SpinLockGuard guard(m_lock);
+    update_locked(hal::monotonic_ns());
+    return m_ticks > 0 ? (pollev::kIn | pollev::kRdNorm) : 0;
+  }
+  u64 next_event_ns() override {
+    SpinLockGuard guard(m_lock);
+    return m_ticks > 0 ? 0 : m_next;
+  }
+
+  Result<void> settime(u32 flags, const KernelItimerspec& value, KernelItimerspec* old) {
+    constexpr u32 kAbstime = 1, kCancelOnSet = 2;
+    if ((flags & ~(kAbstime | kCancelOnSet)) != 0) return Errno::kEINVAL;
+    auto valid = [](i64 sec, i64 nsec) { return sec >= 0 && nsec >= 0 && nsec < static_cast<i64>(kNsPerSecond); };
+    if (!valid(value.value_sec, value.value_nsec) || !valid(value.interval_sec, value.interval_nsec)) return Errno::kEINVAL;
+    const u64 initial = static_cast<u64>(value.value_sec) * kNsPerSecond + static_cast<u64>(value.value_nsec);
+    const u64 interval = static_cast<u64>(value.interval_sec) * kNsPerSecond + static_cast<u64>(value.interval_nsec);
+    {
+      SpinLockGuard guard(m_lock);
+      const u64 now = hal::monotonic_ns();
+      if (old != nullptr) current_locked(now, old);
+      m_ticks = 0;
+      m_interval = interval;
+      if (initial == 0) {
+        m_next = 0;  // disarm
+      } else if ((flags & kAbstime) != 0) {
+        // An absolute time on this timer's clock, converted to monotonic time once.
+        const u64 clock_now = m_clock == 0 ? hal::realtime_ns() : now;
+        m_next = initial <= clock_now ? now : now + (initial - clock_now);
+        if (m_next == 0) m_next = 1;
+      } else {
+        m_next = now + initial;
+      }
+    }
+    notify(m_kernel);
+    return {};
+  }
+
+  void current_locked(u64 now, KernelItimerspec* out) {
+    update_locked(now);
+    const u64 left = m_next == 0 ? 0 : (m_next > now ? m_next - now : 1);
+    out->value_sec = static_cast<i64>(left / kNsPerSecond);
+    out->value_nsec = static_cast<i64>(left % kNsPerSecond);
+    out->interval_sec = static_cast<i64>(m_interval / kNsPerSecond);
+    out->interval_nsec = static_cast<i64>(m_interval % kNsPerSecond);
+  }
+  void gettime(KernelItimerspec* out) {
+    SpinLockGuard guard(m_lock);
+    current_locked(hal::monotonic_ns(), out);
+  }
+
+  void stat(KernelStat* st) override { anon_stat(st, 0600, 2); }
+  bool seekable() const override { return false; }
+  bool pollable() override { return true; }
+  const void* kind() const override { return &kTimerFdKind; }
+
+ protected:
+  void on_last_close() override { m_kernel.heap().destroy(this); }
+
+ private:
+  SpinLock m_lock{LockRank::Wait};
+  i32 m_clock;
+  u64 m_next = 0;  // monotonic ns of the next expiry; 0: disarmed
+  u64 m_interval = 0;
+  u64 m_ticks = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// epoll
+// ---------------------------------------------------------------------------------------------
+
+namespace epoll_flag {
+constexpr u32 kEt = 1u << 31, kOneshot = 1u << 30, kWakeup = 1u << 29, kExclusive = 1u << 28;
+}
+
+struct EpollItem {
+  ListNode node;
+  File* file;  // not retained: a closing file drops its items (epoll_forget_file)
+  i32 fd;
+  u32 events;
+  u64 data;
+  u32 last_ready = 0;  // for EPOLLET: what was ready at the last scan
+  bool disabled = false;  // EPOLLONESHOT fired; EPOLL_CTL_MOD re-arms
+};
+
+class EpollFile final : public File {
+ public:
+  EpollFile(Kernel& kernel, Vfs& vfs) : File(kernel, nullptr, oflag::kRdWr), m_vfs(vfs) {}
+
+  Result<void> control(i32 op, i32 fd, File* target, const EpollEvent& event) {
+    constexpr i32 kAdd = 1, kDel = 2, kMod = 3;
+    if (target == this) return Errno::kEINVAL;
+    if (!target->pollable()) return Errno::kEPERM;
+    if (op == kMod && (event.events & epoll_flag::kExclusive)) return Errno::kEINVAL;
+    EpollItem* fresh = nullptr;
+    if (op == kAdd) {
+      fresh = m_kernel.heap().make<EpollItem>();
+      if (fresh == nullptr) return Errno::kENOMEM;
+    }
+    EpollItem* dropped = nullptr;
+    {
+      SpinLockGuard guard(m_vfs.epoll_lock());
+      EpollItem* item = find_locked(target, fd);
+      switch (op) {
+        case kAdd:
+          if (item != nullptr) break;
+          fresh->file = target;
+          fresh->fd = fd;
+          fresh->events = event.events;
+          fresh->data = event.data;
+          m_items.push_back(fresh);
+          ++target->epoll_watches;
+          fresh = nullptr;
+          break;
+        case kDel:
+          if (item == nullptr) break;
+          m_items.remove(item);
+          --target->epoll_watches;
+          dropped = item;
+          break;
+        case kMod:
+          if (item == nullptr) break;
+          item->events = event.events;
+          item->data = event.data;
+          item->disabled = false;
+          item->last_ready = 0;
+          break;
+        default:
+          guard.unlock();
+          m_kernel.heap().destroy(fresh);
+          return Errno::kEINVAL;
+      }
+      if (op == kAdd && fresh != nullptr) {
+        guard.unlock();
+        m_kernel.heap().destroy(fresh);
+        return Errno::kEEXIST;
+      }
+      if (op != kAdd && item == nullptr) return Errno::kENOENT;
+    }
+    m_kernel.heap().destroy(dropped);
+    notify(m_kernel);
+    return {};
+  }
+
+  // One scan: fills up to `max` events into `out` (kernel memory); returns how many.
+  u32 scan(EpollEvent* out, u32 max, u64* wake_at) {
+    SpinLockGuard guard(m_vfs.epoll_lock());
+    u32 n = 0;
+    m_items.for_each([&](EpollItem* item) {
+      if (n >= max || item->disabled) return;
+      const u32 ready = item->file->poll_events() & (item->events | pollev::kErr | pollev::kHup);
+      const u32 previous = item->last_ready;
+      item->last_ready = ready;
+      if (wake_at != nullptr) {
+        const u64 t = item->file->next_event_ns();
+        if (t != 0 && (*wake_at == 0 || t < *wake_at)) *wake_at = t;
+      }
+      if (ready == 0) return;
+      // Edge-triggered: only readiness that was not there at the last scan is reported (Linux
+      // also reports each new arrival of data; tandem reports the rising edge).
+      if ((item->events & epoll_flag::kEt) && (ready & ~previous) == 0) return;
+      out[n].events = ready;
+      out[n].data = item->data;
+      ++n;
+      if (item->events & epoll_flag::kOneshot) item->disabled = true;
+      // Level-triggered items rotate to the back so that many ready files share small buffers.
+      if (!(item->events & epoll_flag::kEt)) {
+        m_items.remove(item);
+        m_items.push_back(item);
+      }
+    });
+    return n;
+  }
+
+  u32 poll_events() override {
+    SpinLockGuard guard(m_vfs.epoll_lock());
+    bool any = false;
+    m_items.for_each([&](EpollItem* item) {
+      if (!any && !item->disabled && (item->file->poll_events() & (item->events | pollev::kErr | pollev::kHup)) != 0)
+        any = true;
+    });
+    return any ? (pollev::kIn | pollev::kRdNorm) : 0;
+  }
+
+  // Under the epoll lock: drops every item naming `file` (the heap ranks above the lock).
+  void forget_locked(File& file) {
+    m_items.for_each([&](EpollItem* item) {
+      if (item->file != &file) return;
+      m_items.remove(item);
+      --file.epoll_watches;
+      m_kernel.heap().destroy(item);
+    });
+  }
+
+  void stat(KernelStat* st) override { anon_stat(st, 0600, 3); }
+  bool seekable() const override { return false; }
+  bool is_epoll() const override { return true; }
+  // Epoll sets inside epoll sets are not supported: their scan would nest the epoll lock.
+  bool pollable() override { return false; }
+
+  EpollFile* next_epoll = nullptr;  // Vfs::epoll_list, guarded by the epoll lock
+
+ protected:
+  void on_last_close() override {
+    {
+      SpinLockGuard guard(m_vfs.epoll_lock());
+      File** link = &m_vfs.epoll_list;
+      while (*link != this) link = reinterpret_cast<File**>(&static_cast<EpollFile*>(*link)->next_epoll);
+      *link = next_epoll;
+      while (EpollItem* item = m_items.pop_front()) {
+        --item->file->epoll_watches;
+        m_kernel.heap().destroy(item);
+      }
+    }
+    m_kernel.heap().destroy(this);
+  }
+
+ private:
+  EpollItem* find_locked(File* file, i32 fd) {
+    EpollItem* found = nullptr;
+    m_items.for_each([&](EpollItem* item) {
+      if (item->file == file && item->fd == fd) found = item;
+    });
+    return found;
+  }
+
+  Vfs& m_vfs;
+  IntrusiveList<EpollItem, &EpollItem::node> m_items;  // guarded by the epoll lock
+};
+
+}  // namespace
+
+Result<File*> eventfd_create(Kernel& kernel, u32 initial, u32 flags) {
+  constexpr u32 kSemaphore = 1;
+  if ((flags & ~(kSemaphore | oflag::kCloExec | oflag::kNonBlock)) != 0) return Errno::kEINVAL;
+  EventFd* file = kernel.heap().make<EventFd>(kernel, initial, (flags & kSemaphore) != 0, flags);
+  if (file == nullptr) return Errno::kENOMEM;
+  return static_cast<File*>(file);
+}
+
+Result<File*> timerfd_create(Kernel& kernel, i32 clock, u32 flags) {
+  constexpr i32 kRealtime = 0, kMonotonic = 1, kBoottime = 7;
+  if ((flags & ~(oflag::kCloExec | oflag::kNonBlock)) != 0) return Errno::kEINVAL;
+  if (clock != kRealtime && clock != kMonotonic && clock != kBoottime) return Errno::kEINVAL;
+  TimerFd* file = kernel.heap().make<TimerFd>(kernel, clock == kRealtime ? 0 : 1, flags);
+  if (file == nullptr) return Errno::kENOMEM;
+  return static_cast<File*>(file);
+}
+
+namespace {
+// The timerfd behind a file, or null (its kind tag stands in for RTTI).
+TimerFd* as_timerfd(File& file) { return file.kind() == &kTimerFdKind ? static_cast<TimerFd*>(&file) : nullptr; }
+}  // namespace
+
+Result<void> timerfd_settime(File& file, u32 flags, const KernelItimerspec& value, KernelItimerspec* old) {
+  TimerFd* timer = as_timerfd(file);
+  if (timer == nullptr) return Errno::kEINVAL;
+  return timer->settime(flags, value, old);
+}
+
+Result<void> timerfd_gettime(File& file, KernelItimerspec* out) {
+  TimerFd* timer = as_timerfd(file);
+  if (timer == nullptr) return Errno::kEINVAL;
+  timer->gettime(out);
+  return {};
+}
+
+Result<File*> epoll_create(Kernel& kernel) {
+  Vfs* vfs = TRY(kernel_vfs(kernel));
+  EpollFile* file = kernel.heap().make<EpollFile>(kernel, *vfs);
+  if (file == nullptr) return Errno::kENOMEM;
+  SpinLockGuard guard(vfs->epoll_lock());
+  file->next_epoll = static_cast<EpollFile*>(vfs->epoll_list);
+  vfs->epoll_list = file;
+  return static_cast<File*>(file);
+}
+
+Result<void> epoll_control(File& epoll, i32 op, i32 fd, File* target, const EpollEvent& event) {
+  if (!epoll.is_epoll()) return Errno::kEINVAL;
+  return static_cast<EpollFile&>(epoll).control(op, fd, target, event);
+}
+
+Result<i64> epoll_wait_events(File& epoll, u64 out, u32 max, u64 deadline_ns) {
+  if (!epoll.is_epoll()) return Errno::kEINVAL;
+  auto& ep = static_cast<EpollFile&>(epoll);
+  // Events are gathered in a kernel page, then copied out: the scan holds the epoll lock.
+  constexpr u32 kBatch = hal::kPageSize / sizeof(EpollEvent);
+  auto* events = static_cast<EpollEvent*>(epoll.kernel().heap().allocate(hal::kPageSize));
+  if (events == nullptr) return Errno::kENOMEM;
+  const u32 want = min(max, kBatch);
+  auto got = wait_readiness(epoll.kernel(), deadline_ns, [&](u64* wake_at) -> Result<i64> {
+    return static_cast<i64>(ep.scan(events, want, wake_at));
+  });
+  const bool fault = got.ok() && got.value() > 0 &&
+                     !hal::copy_to_user(out, events, static_cast<usize>(got.value()) * sizeof(EpollEvent));
+  epoll.kernel().heap().free(events, hal::kPageSize);
+  if (got.is_error()) return got.error();
+  if (fault) return Errno::kEFAULT;
+  return got.value();
+}
+
+void epoll_forget_file(File& file) {
+  Vfs* vfs = file.kernel().vfs.load();
+  if (vfs == nullptr) return;
+  SpinLockGuard guard(vfs->epoll_lock());
+  if (file.epoll_watches == 0) return;
+  for (File* e = vfs->epoll_list; e != nullptr; e = static_cast<EpollFile*>(e)->next_epoll) {
+    static_cast<EpollFile*>(e)->forget_locked(file);
+  }
+}
 
 }  // namespace tandem

@@ -8,12 +8,14 @@
   X(4, stat) \
   X(5, fstat) \
   X(6, lstat) \
+  X(7, poll) \
   X(8, lseek) \
   X(17, pread64) \
   X(18, pwrite64) \
   X(19, readv) \
   X(21, access) \
-  X(22, pipe)              \
+  X(22, pipe) \
+  X(23, select) \
   X(32, dup) \
   X(33, dup2) \
   X(40, sendfile) \
@@ -30,7 +32,10 @@
   X(88, symlink) \
   X(89, readlink) \
   X(95, umask) \
+  X(213, epoll_create) \
   X(217, getdents64) \
+  X(232, epoll_wait) \
+  X(233, epoll_ctl) \
   X(257, openat) \
   X(258, mkdirat) \
   X(262, newfstatat) \
@@ -39,8 +44,17 @@
   X(266, symlinkat) \
   X(267, readlinkat) \
   X(269, faccessat) \
+  X(270, pselect6) \
+  X(271, ppoll) \
+  X(281, epoll_pwait) \
+  X(283, timerfd_create) \
+  X(284, eventfd) \
+  X(286, timerfd_settime) \
+  X(287, timerfd_gettime) \
+  X(290, eventfd2) \
+  X(291, epoll_create1) \
   X(292, dup3) \
-  X(293, pipe2)             \
+  X(293, pipe2) \
   X(316, renameat2) \
   X(332, statx) \
   X(436, close_range) \

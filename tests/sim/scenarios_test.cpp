@@ -49,7 +49,7 @@ TEST_P(CorrectScenario, Passes2000Schedules) {
 
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
-  for (const char* scenario : {"mutex", "condvar", "semaphore", "barrier", "rwlock", "join", "tls", "munmap"}) {
+  for (const char* scenario : {"mutex", "condvar", "semaphore", "barrier", "rwlock", "join", "tls", "munmap", "pipe", "epoll"}) {
     for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct, StrategyKind::RoundRobin}) cases.push_back({scenario, k});
   }
   return cases;

@@ -1,0 +1,287 @@
+// eventfd(2), timerfd_create(2), poll(2), select(2), epoll(7) and blocking pipes, table-driven
+// against Linux's documented behaviour, run by user programs on the simulated kernel.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "sim/harness/harness.h"
+#include "sim/scenarios/ulib.h"
+
+namespace sim {
+namespace {
+
+using namespace ulib;
+
+namespace sys {
+constexpr uint64_t kRead = 0, kWrite = 1, kOpen = 2, kClose = 3, kPoll = 7, kSelect = 23, kPipe2 = 293,
+                   kEventfd2 = 290, kTimerfdCreate = 283, kTimerfdSettime = 286, kTimerfdGettime = 287,
+                   kEpollCreate1 = 291, kEpollCreate = 213, kEpollCtl = 233, kEpollWait = 232, kPpoll = 271;
+}
+constexpr uint64_t kONonblock = 04000, kOCreat = 0100, kORdwr = 2;
+constexpr uint64_t kEpollIn = 1, kEpollOut = 4, kEpollHup = 0x10, kEpollEt = 1u << 31, kEpollOneshot = 1u << 30;
+constexpr uint64_t kAdd = 1, kDel = 2, kMod = 3;
+
+constexpr uint64_t kBuf = kDataBase + 0x3000;
+constexpr uint64_t kSpec = kDataBase + 0x4000;   // itimerspec / timespec
+constexpr uint64_t kEvents = kDataBase + 0x5000;  // epoll_event array, pollfd array, fd_sets
+constexpr uint64_t kFds = kDataBase + 0x6000;
+constexpr uint64_t kStr = kDataBase + 0x6100;
+constexpr uint64_t kShared = kDataBase + 0x7000;  // words shared with the helper thread
+constexpr uint64_t kSlots = kDataBase + 0x10000;
+constexpr uint64_t kUnmapped = 0x50000000;
+
+void check(User& u, const char* what, int64_t got, int64_t want) {
+  if (got != want) u.fail("%s: got %lld, want %lld", what, static_cast<long long>(got), static_cast<long long>(want));
+}
+
+uint64_t now_ns(User& u) {
+  u.syscall(nr::kClockGettime, 1, kSpec + 512);
+  return u.load64(kSpec + 512) * 1'000'000'000ull + u.load64(kSpec + 520);
+}
+
+void set_itimer(User& u, uint64_t interval_ns, uint64_t value_ns) {
+  u.store64(kSpec, interval_ns / 1'000'000'000);
+  u.store64(kSpec + 8, interval_ns % 1'000'000'000);
+  u.store64(kSpec + 16, value_ns / 1'000'000'000);
+  u.store64(kSpec + 24, value_ns % 1'000'000'000);
+}
+
+void epoll_event_at(User& u, uint64_t address, uint32_t events, uint64_t data) {
+  // struct epoll_event is packed: 4 bytes of events, 8 of data.
+  u.store32(address, events);
+  u.store32(address + 4, static_cast<uint32_t>(data));
+  u.store32(address + 8, static_cast<uint32_t>(data >> 32));
+}
+
+void ipc_table(User& u) {
+  // eventfd.
+  const int64_t efd = u.syscall(sys::kEventfd2, 3, kONonblock);
+  check(u, "eventfd2", efd, 3);
+  check(u, "eventfd2 with a bad flag", u.syscall(sys::kEventfd2, 0, 8), -EINVAL);
+  check(u, "read with a short buffer", u.syscall(sys::kRead, 3, kBuf, 4), -EINVAL);
+  check(u, "read the count", u.syscall(sys::kRead, 3, kBuf, 8), 8);
+  check(u, "the count", static_cast<int64_t>(u.load64(kBuf)), 3);
+  check(u, "read a zero count", u.syscall(sys::kRead, 3, kBuf, 8), -EAGAIN);
+  u.store64(kBuf, ~0ull);
+  check(u, "write 2^64-1", u.syscall(sys::kWrite, 3, kBuf, 8), -EINVAL);
+  u.store64(kBuf, 0xfffffffffffffffeull);
+  check(u, "write the maximum", u.syscall(sys::kWrite, 3, kBuf, 8), 8);
+  u.store64(kBuf, 1);
+  check(u, "write past the maximum", u.syscall(sys::kWrite, 3, kBuf, 8), -EAGAIN);
+  check(u, "close", u.syscall(sys::kClose, 3), 0);
+  check(u, "semaphore eventfd", u.syscall(sys::kEventfd2, 2, 1 | kONonblock), 3);
+  check(u, "semaphore read", u.syscall(sys::kRead, 3, kBuf, 8), 8);
+  check(u, "reads 1", static_cast<int64_t>(u.load64(kBuf)), 1);
+  check(u, "close", u.syscall(sys::kClose, 3), 0);
+
+  // timerfd.
+  check(u, "timerfd on an unknown clock", u.syscall(sys::kTimerfdCreate, 99, 0), -EINVAL);
+  check(u, "timerfd_create", u.syscall(sys::kTimerfdCreate, 1, 0), 3);
+  check(u, "read a disarmed non-blocking timer", u.syscall(sys::kTimerfdCreate, 1, kONonblock), 4);
+  check(u, "read it", u.syscall(sys::kRead, 4, kBuf, 8), -EAGAIN);
+  set_itimer(u, 0, 1'000'000'000);
+  u.store64(kSpec + 8, 1'000'000'000);  // interval tv_nsec out of range
+  check(u, "settime with tv_nsec = 1e9", u.syscall(sys::kTimerfdSettime, 3, 0, kSpec, 0), -EINVAL);
+  set_itimer(u, 2'000'000, 3'000'000);
+  check(u, "settime 3 ms, then every 2 ms", u.syscall(sys::kTimerfdSettime, 3, 0, kSpec, 0), 0);
+  check(u, "settime on a non-timer fd", u.syscall(sys::kTimerfdSettime, 1, 0, kSpec, 0), -EINVAL);
+  check(u, "gettime", u.syscall(sys::kTimerfdGettime, 3, kSpec + 64), 0);
+  check(u, "interval read back", static_cast<int64_t>(u.load64(kSpec + 64 + 8)), 2'000'000);
+  const uint64_t t0 = now_ns(u);
+  check(u, "a blocking read waits for the first expiry", u.syscall(sys::kRead, 3, kBuf, 8), 8);
+  if (now_ns(u) - t0 < 2'500'000) u.fail("timerfd read returned before 3 ms");
+  if (u.load64(kBuf) < 1) u.fail("timerfd read returned 0 expirations");
+  set_itimer(u, 0, 0);
+  check(u, "disarm", u.syscall(sys::kTimerfdSettime, 3, 0, kSpec, 0), 0);
+  check(u, "close", u.syscall(sys::kClose, 4), 0);
+
+  // poll.
+  check(u, "pipe2", u.syscall(sys::kPipe2, kFds, 0), 0);
+  const uint32_t r = u.load32(kFds), w = u.load32(kFds + 4);  // 4 and 5
+  u.store32(kEvents, r);
+  u.store32(kEvents + 4, 1);  // POLLIN
+  u.store32(kEvents + 8, w);
+  u.store32(kEvents + 12, 4);  // POLLOUT
+  u.store32(kEvents + 16, 77);  // not open
+  u.store32(kEvents + 20, 1);
+  u.store32(kEvents + 24, static_cast<uint32_t>(-1));  // ignored
+  u.store32(kEvents + 28, 1);
+  check(u, "poll: writable pipe and a bad fd", u.syscall(sys::kPoll, kEvents, 4, 0), 2);
+  check(u, "revents of the empty read end", u.load32(kEvents + 4) >> 16, 0);
+  check(u, "revents of the write end", u.load32(kEvents + 12) >> 16, 4);
+  check(u, "revents of a bad fd (POLLNVAL)", u.load32(kEvents + 20) >> 16, 0x20);
+  check(u, "poll on too many fds", u.syscall(sys::kPoll, kEvents, 5000, 0), -EINVAL);
+  check(u, "poll on unmapped memory", u.syscall(sys::kPoll, kUnmapped, 1, 0), -EFAULT);
+  const uint64_t t1 = now_ns(u);
+  check(u, "poll times out after 5 ms", u.syscall(sys::kPoll, kEvents, 1, 5), 0);
+  if (now_ns(u) - t1 < 5'000'000) u.fail("poll returned before its timeout");
+  check(u, "poll on a timerfd that expires", u.syscall(sys::kTimerfdCreate, 1, 0), 6);
+  set_itimer(u, 0, 2'000'000);
+  u.syscall(sys::kTimerfdSettime, 6, 0, kSpec, 0);
+  u.store32(kEvents + 32, 6);
+  u.store32(kEvents + 36, 1);
+  check(u, "poll wakes for the timer", u.syscall(sys::kPoll, kEvents + 32, 1, -1), 1);
+  check(u, "close the timer", u.syscall(sys::kClose, 6), 0);
+
+  // select.
+  u.store64(kEvents, 1ull << r);
+  u.store64(kEvents + 8, 1ull << w);
+  u.store64(kSpec, 0);
+  u.store64(kSpec + 8, 0);
+  check(u, "select: the write end is writable", u.syscall(sys::kSelect, w + 1, kEvents, kEvents + 8, 0, kSpec), 1);
+  check(u, "read set cleared", static_cast<int64_t>(u.load64(kEvents)), 0);
+  check(u, "write set kept", static_cast<int64_t>(u.load64(kEvents + 8)), static_cast<int64_t>(1ull << w));
+  u.store64(kEvents, 1ull << 40);
+  check(u, "select on a closed fd", u.syscall(sys::kSelect, 41, kEvents, 0, 0, kSpec), -EBADF);
+  check(u, "select with nfds < 0", u.syscall(sys::kSelect, static_cast<uint64_t>(-1), 0, 0, 0, kSpec), -EINVAL);
+
+  // epoll.
+  check(u, "epoll_create(0)", u.syscall(sys::kEpollCreate, 0), -EINVAL);
+  check(u, "epoll_create1 with a bad flag", u.syscall(sys::kEpollCreate1, 1), -EINVAL);
+  const int64_t ep = u.syscall(sys::kEpollCreate1, 02000000);
+  check(u, "epoll_create1(EPOLL_CLOEXEC)", ep, 6);
+  epoll_event_at(u, kBuf, kEpollIn, 0x1234567890ull);
+  check(u, "add the read end", u.syscall(sys::kEpollCtl, 6, kAdd, r, kBuf), 0);
+  check(u, "add it twice", u.syscall(sys::kEpollCtl, 6, kAdd, r, kBuf), -EEXIST);
+  check(u, "add the epoll to itself", u.syscall(sys::kEpollCtl, 6, kAdd, 6, kBuf), -EINVAL);
+  check(u, "modify a missing fd", u.syscall(sys::kEpollCtl, 6, kMod, w, kBuf), -ENOENT);
+  check(u, "an epoll op on a pipe", u.syscall(sys::kEpollCtl, r, kAdd, w, kBuf), -EINVAL);
+  check(u, "a bad op", u.syscall(sys::kEpollCtl, 6, 9, w, kBuf), -EINVAL);
+  u.store64(kStr, 0x6c756e2f7665642full);  // "/dev/nul"
+  u.store64(kStr + 8, 0x6c);              // "l"
+  check(u, "open /dev/null", u.syscall(sys::kOpen, kStr, kORdwr, 0), 7);
+  check(u, "epoll refuses /dev/null", u.syscall(sys::kEpollCtl, 6, kAdd, 7, kBuf), -EPERM);
+  check(u, "close /dev/null", u.syscall(sys::kClose, 7), 0);
+  check(u, "epoll_wait with maxevents 0", u.syscall(sys::kEpollWait, 6, kEvents, 0, 0), -EINVAL);
+  check(u, "nothing ready", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 0);
+  u.store64(kBuf + 32, 0x41);
+  check(u, "write a byte", u.syscall(sys::kWrite, w, kBuf + 32, 1), 1);
+  check(u, "the read end is ready", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 1);
+  check(u, "its events", u.load32(kEvents), kEpollIn);
+  check(u, "its data", static_cast<int64_t>(u.load32(kEvents + 4) | (static_cast<uint64_t>(u.load32(kEvents + 8)) << 32)),
+        0x1234567890ll);
+  check(u, "level-triggered: still ready", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 1);
+  epoll_event_at(u, kBuf, kEpollIn | kEpollOneshot, 7);
+  check(u, "switch to one-shot", u.syscall(sys::kEpollCtl, 6, kMod, r, kBuf), 0);
+  check(u, "one-shot fires once", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 1);
+  check(u, "then stays quiet", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 0);
+  epoll_event_at(u, kBuf, kEpollIn | kEpollEt, 8);
+  check(u, "re-arm edge-triggered", u.syscall(sys::kEpollCtl, 6, kMod, r, kBuf), 0);
+  check(u, "the edge is reported", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 1);
+  check(u, "once", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 0);
+  epoll_event_at(u, kBuf, kEpollOut, 9);
+  check(u, "add the write end", u.syscall(sys::kEpollCtl, 6, kAdd, w, kBuf), 0);
+  check(u, "the write end is writable", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 1);
+  check(u, "delete it", u.syscall(sys::kEpollCtl, 6, kDel, w, 0), 0);
+  check(u, "delete it again", u.syscall(sys::kEpollCtl, 6, kDel, w, 0), -ENOENT);
+  check(u, "close the write end", u.syscall(sys::kClose, w), 0);
+  epoll_event_at(u, kBuf, kEpollIn, 10);
+  check(u, "level-triggered again", u.syscall(sys::kEpollCtl, 6, kMod, r, kBuf), 0);
+  check(u, "hang-up with data left", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 1);
+  check(u, "IN and HUP", u.load32(kEvents), kEpollIn | kEpollHup);
+  const uint64_t t2 = now_ns(u);
+  check(u, "close the read end (drops its registration)", u.syscall(sys::kClose, r), 0);
+  check(u, "an empty set times out", u.syscall(sys::kEpollWait, 6, kEvents, 8, 3), 0);
+  if (now_ns(u) - t2 < 3'000'000) u.fail("epoll_wait returned before its timeout");
+  check(u, "close the epoll", u.syscall(sys::kClose, 6), 0);
+  check(u, "close the timer", u.syscall(sys::kClose, 3), 0);
+  exit_group(u, 0);
+}
+
+// Two threads: a reader blocks in read, epoll_wait and poll while the main thread writes later.
+void blocked_reader(User& u) {
+  const uint32_t r = u.load32(kFds);
+  const uint32_t ep = u.load32(kShared + 8);
+  u.store32(kShared, 1);
+  // 1. A blocking read, woken by the write.
+  const int64_t n = u.syscall(sys::kRead, r, kBuf + 512, 16);
+  u.store64(kShared + 16, static_cast<uint64_t>(n));
+  u.store32(kShared, 2);
+  // 2. epoll_wait with no timeout, woken by the second write.
+  const int64_t e = u.syscall(sys::kEpollWait, ep, kEvents + 512, 4, static_cast<uint64_t>(-1));
+  u.store64(kShared + 24, static_cast<uint64_t>(e));
+  u.syscall(sys::kRead, r, kBuf + 512, 16);
+  u.store32(kShared, 3);
+  // 3. A read that sees EOF when the writer closes.
+  const int64_t eof = u.syscall(sys::kRead, r, kBuf + 512, 16);
+  u.store64(kShared + 32, static_cast<uint64_t>(eof));
+  u.store32(kShared, 4);
+}
+const uint64_t kBlockedReader = register_entry("test.ipc.reader", blocked_reader);
+
+void sleep_ms(User& u, uint64_t ms) {
+  u.store64(kSpec + 256, 0);
+  u.store64(kSpec + 264, ms * 1'000'000);
+  u.syscall(nr::kNanosleep, kSpec + 256, 0);
+}
+
+void blocking_table(User& u) {
+  check(u, "pipe2", u.syscall(sys::kPipe2, kFds, 0), 0);
+  const uint32_t r = u.load32(kFds), w = u.load32(kFds + 4);
+  const int64_t ep = u.syscall(sys::kEpollCreate1, 0);
+  u.store32(kShared + 8, static_cast<uint32_t>(ep));
+  epoll_event_at(u, kBuf, kEpollIn, 1);
+  check(u, "epoll add", u.syscall(sys::kEpollCtl, static_cast<uint64_t>(ep), kAdd, r, kBuf), 0);
+  u.store32(kShared, 0);
+  spawn(u, kBlockedReader, 0, slot_at(kSlots, 0));
+  while (u.load32(kShared) != 1) yield(u);
+  sleep_ms(u, 3);
+  check(u, "the reader is still blocked", u.load32(kShared), 1);
+  u.store64(kBuf, 0x6f6c6c6568ull);  // "hello"
+  check(u, "write 5", u.syscall(sys::kWrite, w, kBuf, 5), 5);
+  while (u.load32(kShared) != 2) yield(u);
+  check(u, "the blocked read got the bytes", static_cast<int64_t>(u.load64(kShared + 16)), 5);
+  sleep_ms(u, 3);
+  check(u, "epoll_wait is still blocked", u.load32(kShared), 2);
+  check(u, "write 1", u.syscall(sys::kWrite, w, kBuf, 1), 1);
+  while (u.load32(kShared) != 3) yield(u);
+  check(u, "epoll_wait woke with one event", static_cast<int64_t>(u.load64(kShared + 24)), 1);
+  sleep_ms(u, 2);
+  check(u, "close the write end", u.syscall(sys::kClose, w), 0);
+  while (u.load32(kShared) != 4) yield(u);
+  check(u, "the blocked read saw EOF", static_cast<int64_t>(u.load64(kShared + 32)), 0);
+  join(u, slot_at(kSlots, 0));
+  exit_group(u, 0);
+}
+
+const char* any(uint32_t, uint32_t) { return nullptr; }
+
+struct Registrar {
+  Registrar() {
+    register_scenario({"test-ipc-table", "eventfd, timerfd, poll, select and epoll semantics, one thread",
+                       register_entry("test.ipc.table", ipc_table), any});
+    register_scenario({"test-ipc-blocking", "blocking pipe reads and epoll_wait woken across CPUs",
+                       register_entry("test.ipc.blocking", blocking_table), any});
+  }
+} const kRegistrar;
+
+RunResult run(const char* scenario, uint32_t cpus, uint64_t seed, StrategyKind kind) {
+  RunSpec spec;
+  spec.scenario = scenario;
+  spec.cpus = cpus;
+  spec.seed = seed;
+  spec.strategy.kind = kind;
+  spec.max_steps = 50'000'000;
+  return run_one(spec);
+}
+
+TEST(IpcSemantics, SingleThreadTableMatchesLinux) {
+  for (uint64_t seed : {1u, 2u}) {
+    const RunResult r = run("test-ipc-table", 2, seed, StrategyKind::Random);
+    EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
+  }
+}
+
+TEST(IpcSemantics, BlockedReadersWakeAcrossCpus) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
+      const RunResult r = run("test-ipc-blocking", 1 + static_cast<uint32_t>(seed % 4), seed, k);
+      EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sim
