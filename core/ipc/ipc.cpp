@@ -527,7 +527,7 @@ class TimerFd final : public File {
 // ---------------------------------------------------------------------------------------------
 
 namespace epoll_flag {
-constexpr u32 kEt = 1u << 31, kOneshot = 1u << 30, kWakeup = 1u << 29, kExclusive = 1u << 28;
+constexpr u32 kEt = 1u << 31, kOneshot = 1u << 30, kExclusive = 1u << 28;
 }
 
 struct EpollItem {
