@@ -26,7 +26,8 @@ Builds the host preset (ASan + UBSan + libFuzzer) and runs a campaign on TARGET:
   --jobs J         parallel fuzzing processes (default 1)
   --coverage       instead of fuzzing: build instrumented in build/fuzz-cov (plain cmake, no
                    preset) and write an llvm-cov report of core/ from the seeds, the campaign's
-                   corpus and the regressions to build/fuzz-cov/report/ (index.html, core.txt)
+                   corpus and the regressions to build/fuzz-cov/report/ (index.html, core.txt);
+                   TARGET "all" merges every target into one report
 Replay one input:  build/host/fuzz/fuzz_TARGET FILE
 Regressions (fuzz/regress/TARGET) and smoke runs: ctest --test-dir build/host -L fuzz
 Exit status: 0 no crash, 1 crash found, 2 bad arguments.
@@ -51,26 +52,36 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$TARGET" ] || die "no target given (./tandem fuzz --list)"
-[ -n "${SUMMARY[$TARGET]+x}" ] || die "unknown target '$TARGET'; targets: ${TARGETS[*]}"
+[ -n "${SUMMARY[$TARGET]+x}" ] || { [ "$TARGET" = all ] && [ "$COVERAGE" = 1 ]; } \
+  || die "unknown target '$TARGET'; targets: ${TARGETS[*]} (and 'all' with --coverage)"
 
 cd "$ROOT"
 if [ "$COVERAGE" = 1 ]; then
+  # One target, or all of them merged into one report (TARGET "all").
+  if [ "$TARGET" = all ]; then cov_targets=("${TARGETS[@]}"); else cov_targets=("$TARGET"); fi
   flags="-fprofile-instr-generate -fcoverage-mapping"
   cmake -S . -B "$COV" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="-fprofile-instr-generate" -DTANDEM_TARGET=host -DTANDEM_SANITIZE=OFF \
     -DTANDEM_FUZZ=ON -DTANDEM_FUZZ_INSTRUMENT_CORE=OFF >/dev/null
-  cmake --build "$COV" --target "fuzz_$TARGET" >/dev/null
+  cmake --build "$COV" -j2 --target "${cov_targets[@]/#/fuzz_}" >/dev/null
   rm -rf "$COV/profiles" "$COV/report"; mkdir -p "$COV/profiles" "$COV/report"
-  dirs=("fuzz/corpus/$TARGET")
-  [ -d "build/fuzz/$TARGET/corpus" ] && dirs+=("build/fuzz/$TARGET/corpus")
-  [ -d "fuzz/regress/$TARGET" ] && dirs+=("fuzz/regress/$TARGET")
-  LLVM_PROFILE_FILE="$COV/profiles/%p.profraw" "$COV/fuzz/fuzz_$TARGET" -runs=0 "${dirs[@]}" 2>&1 | grep -E "INITED|DONE" || true
+  objects=()
+  for t in "${cov_targets[@]}"; do
+    dirs=("fuzz/corpus/$t")
+    [ -d "build/fuzz/$t/corpus" ] && dirs+=("build/fuzz/$t/corpus")
+    [ -d "fuzz/regress/$t" ] && dirs+=("fuzz/regress/$t")
+    echo "$t: replaying ${dirs[*]}"
+    LLVM_PROFILE_FILE="$COV/profiles/$t-%p.profraw" "$COV/fuzz/fuzz_$t" -runs=0 "${dirs[@]}" 2>&1 | grep -E "DONE|==fuzz" || true
+    objects+=(-object "$COV/fuzz/fuzz_$t")
+  done
   llvm-profdata merge -sparse "$COV"/profiles/*.profraw -o "$COV/profiles/merged.profdata"
-  llvm-cov show "$COV/fuzz/fuzz_$TARGET" -instr-profile="$COV/profiles/merged.profdata" -format=html \
-    -output-dir="$COV/report" "$ROOT/core"
-  llvm-cov report "$COV/fuzz/fuzz_$TARGET" -instr-profile="$COV/profiles/merged.profdata" "$ROOT/core" \
+  # llvm-cov takes the first binary as a positional argument and the others with -object.
+  llvm-cov show "${objects[@]:1}" -instr-profile="$COV/profiles/merged.profdata" -format=html \
+    -output-dir="$COV/report" "$ROOT/core" >/dev/null
+  llvm-cov report "${objects[@]:1}" -instr-profile="$COV/profiles/merged.profdata" "$ROOT/core" \
     >"$COV/report/core.txt"
+  echo "core/ coverage (${cov_targets[*]}): regions, functions, lines, branches:"
   tail -1 "$COV/report/core.txt"
   echo "coverage report: $COV/report/index.html and $COV/report/core.txt"
   exit 0
