@@ -43,6 +43,9 @@ constexpr u64 kFsMagic = 0xf5f5'0000'1234'5678ull;
 struct PerCpuTest {
   volatile u32 counts[5];  // by kentry::Vector
   volatile bool timer_fired;
+  volatile bool read_request;  // the CPU reads kShootdownPage through g_table (test_shootdown)
+  volatile u64 read_value;
+  volatile u32 reads_done;
 };
 PerCpuTest g_per[kMaxCpus];
 volatile u32 g_ready = 0;
@@ -333,6 +336,40 @@ void test_smp() {
   wait_count(&g_per[0].counts[u32(kentry::Vector::IpiBacktrace)], before + 1, "an NMI to self");
 }
 
+// A remote CPU caches a translation, CPU 0 points the page elsewhere and shoots the old one
+// down: the remote CPU must then read the new page. QEMU's TLB keeps a stale translation until
+// it is flushed, so without a working shootdown the second read returns the old page's value.
+constexpr u64 kShootdownPage = 0x20000000;
+
+u64 remote_read(u32 cpu) {
+  PerCpuTest& t = g_per[cpu];
+  u32 before = t.reads_done;
+  t.read_request = true;
+  send_ipi(cpu, Ipi::Reschedule);
+  wait_count(&t.reads_done, before + 1, "a remote read");
+  return t.read_value;
+}
+
+void test_shootdown() {
+  if (cpu_count() < 2) return;
+  u64 old_page = zeroed_page(), new_page = zeroed_page();
+  *static_cast<u64*>(phys_to_virt(old_page)) = 0xaaaa;
+  *static_cast<u64*>(phys_to_virt(new_page)) = 0xbbbb;
+  CHECK(pt_map(g_table, kShootdownPage, old_page, kPageRead));
+  for (u32 cpu = 1; cpu < cpu_count(); ++cpu) CHECK(remote_read(cpu) == 0xaaaa);
+  CHECK(pt_unmap(g_table, kShootdownPage) == old_page);
+  CHECK(pt_map(g_table, kShootdownPage, new_page, kPageRead));
+  tlb_shootdown(g_table, kShootdownPage, kPageSize);
+  for (u32 cpu = 1; cpu < cpu_count(); ++cpu) CHECK(remote_read(cpu) == 0xbbbb);
+  // A protection change is shot down the same way: the page becomes unreadable everywhere.
+  CHECK(pt_protect(g_table, kShootdownPage, 0));
+  tlb_shootdown(g_table, kShootdownPage, kPageSize);
+  for (u32 cpu = 1; cpu < cpu_count(); ++cpu) CHECK(remote_read(cpu) == ~0ull);
+  CHECK(pt_unmap(g_table, kShootdownPage) == new_page);
+  phys_free_page(old_page);
+  phys_free_page(new_page);
+}
+
 // --- deliberate crashes ----------------------------------------------------------------------
 
 [[gnu::noinline]] u64 recurse(u64 n) {
@@ -384,6 +421,7 @@ void kentry::boot(const BootInfo& info) {
   test_time();
   test_user_mode();
   test_smp();
+  test_shootdown();
   klog("selftest: all %u checks passed on %u cpus", g_checks, cpu_count());
   shutdown(0);
   panic("shutdown returned");
@@ -400,7 +438,17 @@ void kentry::cpu_main(void* kernel, u32 cpu) {
   timer_set_deadline(monotonic_ns() + 1'000'000);
   wait_for(&g_per[cpu].timer_fired);
   __atomic_add_fetch(&g_ready, 1, __ATOMIC_SEQ_CST);
-  for (;;) cpu_idle_wait();
+  PerCpuTest& me = g_per[cpu];
+  for (;;) {
+    cpu_idle_wait();
+    if (!me.read_request) continue;
+    me.read_request = false;
+    pt_activate(g_table);
+    u64 value = 0;
+    // A fault (the page made inaccessible) reads as all ones.
+    me.read_value = copy_from_user(&value, kShootdownPage, sizeof(value)) ? value : ~0ull;
+    __atomic_add_fetch(&me.reads_done, 1u, __ATOMIC_SEQ_CST);
+  }
 }
 
 void kentry::interrupt(Vector vector, u32, UserFrame* user) {
