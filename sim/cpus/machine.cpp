@@ -106,6 +106,7 @@ RunResult Machine::run(const Hooks& hooks) {
   m_hooks = hooks;
   m_result = RunResult{};
   m_step = 0;
+  m_last_pick_step = ~0ull;
   m_now = 0;
   m_earliest_deadline = 0;
   m_shutdown = false;
@@ -272,6 +273,14 @@ void Machine::reschedule(bool spinning) {
     wake_due_timers();
     mask = m_awake;
   }
+  // Every choice of CPU gets a step of its own, so (step, CPU) decisions are unambiguous for
+  // replay even where one scheduling point leads to a second choice (an interrupt handler that
+  // switched threads returns into the point that delivered it).
+  if (m_step == m_last_pick_step) {
+    ++m_step;
+    m_now += m_config.step_ns;
+  }
+  m_last_pick_step = m_step;
   const bool can_stay = (mask >> m_running) & 1;
   const uint32_t next = spinning && can_stay ? m_strategy->pick_after_spin(m_step, m_running, mask)
                                              : m_strategy->pick(m_step, m_running, mask);

@@ -163,6 +163,7 @@ class Machine {
   Fiber m_main;
   uint32_t m_running = 0;
   uint64_t m_step = 0;
+  uint64_t m_last_pick_step = ~0ull;
   uint64_t m_now = 0;
   uint64_t m_earliest_deadline = 0;  // 0: none armed
   uint64_t m_awake = 0;              // CPUs not halted

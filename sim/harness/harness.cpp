@@ -95,13 +95,13 @@ const Scenario* find_scenario(const std::string& name) {
 const std::vector<Plantable>& plantable_bugs() {
   static const std::vector<Plantable> list = {
       {"futex-check-unlocked", hal::Plant::FutexCheckUnlocked,
-       "futex wait compares the word and enqueues without holding the bucket lock (a lost wake-up)"},
+       "futex wait compares the word and enqueues without holding the bucket lock (a lost wake-up)", "mutex"},
       {"futex-wake-no-lock", hal::Plant::FutexWakeNoLock,
-       "futex wake decides there are no waiters without taking the bucket lock"},
+       "futex wake decides there are no waiters without taking the bucket lock", "mutex"},
       {"lost-ipi", hal::Plant::LostIpi,
-       "the idle loop checks for work with interrupts enabled, so a wake-up IPI can arrive before the halt"},
+       "the idle loop checks for work with interrupts enabled, so a wake-up IPI can arrive before the halt", "mutex"},
       {"missing-shootdown", hal::Plant::MissingShootdown,
-       "munmap flushes only the calling CPU's TLB: other CPUs keep translations to freed pages"},
+       "munmap flushes only the calling CPU's TLB: other CPUs keep translations to freed pages", "munmap"},
   };
   return list;
 }

@@ -27,6 +27,7 @@ struct Plantable {
   const char* name;
   hal::Plant plant;
   const char* summary;
+  const char* scenario;  // a scenario that exercises the code the bug is planted in
 };
 const std::vector<Plantable>& plantable_bugs();
 bool parse_plant(const std::string& name, uint8_t* plant);

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fmt/core.h>
 #include <fstream>
+#include <string>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -97,9 +98,9 @@ Rate schedules_per_second(const char* scenario, uint32_t cpus, uint32_t threads,
 }
 
 // Schedules to the first failure; 0 when none failed within `limit`.
-uint64_t schedules_to_failure(uint8_t plant, sim::StrategyKind kind, uint64_t seed, uint64_t limit) {
+uint64_t schedules_to_failure(const char* scenario, uint8_t plant, sim::StrategyKind kind, uint64_t seed, uint64_t limit) {
   sim::ExploreSpec spec;
-  spec.run.scenario = "mutex";
+  spec.run.scenario = scenario;
   spec.run.plant = plant;
   spec.run.strategy.kind = kind;
   spec.base_seed = seed;
@@ -163,16 +164,16 @@ int run(const std::vector<std::string>& groups, bool quick) {
   // (d)
   const int seeds = quick ? 3 : 20;
   const uint64_t limit = 10'000;
-  std::printf("(d) schedules to the first failure (mutex 4x4x10), median over %d seeds, limit %llu:\n", seeds,
+  std::printf("(d) schedules to the first failure (4 CPUs x 4 threads x 10), median over %d seeds, limit %llu:\n", seeds,
               static_cast<unsigned long long>(limit));
-  std::printf("    %-22s %10s %10s %10s\n", "bug", "pct", "random", "rr");
+  std::printf("    %-32s %10s %10s %10s\n", "bug (scenario)", "pct", "random", "rr");
   for (const sim::Plantable& p : sim::plantable_bugs()) {
-    std::printf("    %-22s", p.name);
+    std::printf("    %-32s", (std::string(p.name) + " (" + p.scenario + ")").c_str());
     for (sim::StrategyKind kind : {sim::StrategyKind::Pct, sim::StrategyKind::Random, sim::StrategyKind::RoundRobin}) {
       std::vector<uint64_t> found;
       int missed = 0;
       for (int s = 1; s <= seeds; ++s) {
-        const uint64_t n = schedules_to_failure(static_cast<uint8_t>(p.plant), kind, static_cast<uint64_t>(s), limit);
+        const uint64_t n = schedules_to_failure(p.scenario, static_cast<uint8_t>(p.plant), kind, static_cast<uint64_t>(s), limit);
         if (n == 0) ++missed; else found.push_back(n);
       }
       std::string cell;

@@ -30,7 +30,7 @@ std::string scenario_list() {
 
 std::string plant_list() {
   std::string out;
-  for (const Plantable& p : plantable_bugs()) out += fmt::format("  {:<22} {}\n", p.name, p.summary);
+  for (const Plantable& p : plantable_bugs()) out += fmt::format("  {:<22} {} (try: explore {})\n", p.name, p.summary, p.scenario);
   return out;
 }
 
