@@ -237,13 +237,14 @@ void Kernel::on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user) 
 }
 
 void Kernel::return_to_user(hal::UserFrame& frame) {
-  (void)frame;
   for (;;) {
     Thread* self = current_thread();
     if (self->kill_pending.load(MemoryOrder::Relaxed)) {
       hal::irq_enable();
       exit_thread(self->process != nullptr ? self->process->exit_status : 0);
     }
+    // Signals (core/proc/signal.cpp): default actions run here, handlers get their frame.
+    if (self->process != nullptr) deliver_pending_signals(*this, frame);
     if (!this_cpu().need_resched) break;
     yield();
   }
@@ -281,6 +282,8 @@ using tandem::Kernel;
 void syscall(hal::UserFrame& frame) {
   Kernel& kernel = *Kernel::this_cpu().kernel;
   ++Kernel::this_cpu().stats.syscalls;
+  // Kept for signal delivery, which may restart the call (ERESTARTSYS).
+  Kernel::current_thread()->signals.syscall_nr = static_cast<hal::i64>(frame.rax);
   tandem::dispatch_syscall(kernel, frame);
   kernel.return_to_user(frame);
 }
@@ -297,21 +300,28 @@ bool page_fault(hal::u64 address, hal::u32 access) {
 }
 
 void user_fault(UserFault fault, hal::u64 address, hal::UserFrame& frame) {
-  // Signals arrive with the syscall-surface work; until then a fault kills the process with
-  // the signal a Linux kernel would send, reported as a wait status.
+  // The signal a Linux kernel sends for the fault, forced (core/proc/signal.cpp): a handler runs
+  // when the frame comes back, otherwise the default action ends the process.
   Kernel& kernel = *Kernel::this_cpu().kernel;
-  int signal = 11;
+  namespace sig = tandem::sig;
+  hal::u32 signal = sig::kSigsegv;
+  hal::i32 code = sig::kSegvMaperr;
   switch (fault) {
-    case UserFault::Segv: signal = 11; break;
-    case UserFault::Bus: signal = 7; break;
-    case UserFault::Ill: signal = 4; break;
-    case UserFault::Fpe: signal = 8; break;
-    case UserFault::Trap: signal = 5; break;
+    case UserFault::Segv:
+      signal = sig::kSigsegv;
+      // A mapping that exists but forbids the access is SEGV_ACCERR; no mapping is SEGV_MAPERR.
+      code = Kernel::current_thread()->process != nullptr &&
+                     Kernel::current_thread()->process->address_space != nullptr &&
+                     Kernel::current_thread()->process->address_space->protection_at(address) != 0
+                 ? sig::kSegvAccerr
+                 : sig::kSegvMaperr;
+      break;
+    case UserFault::Bus: signal = sig::kSigbus; code = sig::kBusAdrerr; break;
+    case UserFault::Ill: signal = sig::kSigill; code = sig::kIllIllopn; break;
+    case UserFault::Fpe: signal = sig::kSigfpe; code = sig::kFpeIntdiv; break;
+    case UserFault::Trap: signal = sig::kSigtrap; code = sig::kTrapBrkpt; break;
   }
-  tandem::klog("pid %u: fatal signal %d at ip %lx (address %lx)",
-               Kernel::current_thread()->process ? Kernel::current_thread()->process->pid : 0u, signal,
-               frame.rip, address);
-  kernel.exit_group(signal);
+  tandem::force_fault_signal(kernel, signal, code, address, frame);
 }
 
 }  // namespace kentry

@@ -58,6 +58,20 @@ class Kernel {
   // A new thread of `process` that enters user mode with `frame` once made runnable.
   Result<Thread*> create_user_thread(Process* process, const hal::UserFrame& frame);
   Thread* thread_by_tid(u32 tid);
+  // The process tree (core/proc/process.cpp): parent and child links, groups, zombies.
+  SpinLock& process_tree_lock() { return m_process_tree_lock; }
+  // A live or zombie process by pid; the caller holds process_tree_lock().
+  Process* process_by_pid(u32 pid);
+  // Calls f(process) for every process slot in use; the caller holds process_tree_lock().
+  template <typename F>
+  void for_each_process(F&& f) {
+    for (u32 i = 0; i < m_process_high_water; ++i) {
+      Process* p = process_slot(i);
+      if (p->in_use && p->pid != 0) f(p);
+    }
+  }
+  // Frees a reaped zombie's slot (core/proc/process.cpp).
+  void free_process(Process* process) { destroy_process(process); }
   u32 live_threads() const { return m_live_threads.peek(); }
   u32 live_processes() const { return m_live_processes.peek(); }
 
@@ -84,6 +98,7 @@ class Kernel {
   // Process exit (core/proc/process.cpp).
   [[noreturn]] void exit_thread(i32 code);        // exit(2)
   [[noreturn]] void exit_group(i32 status_word);  // exit_group(2) and fatal signals
+  void become_zombie(Process* process);           // the last thread of `process` exited
 
   // Calls f(thread) for every thread slot in use (not idle threads), for reports and checks.
   template <typename F>
@@ -128,6 +143,7 @@ class Kernel {
   FutexTable m_futexes{*this};
   alignas(Cpu) u8 m_cpu_storage[sizeof(Cpu) * hal::kMaxCpus];  // cpu_count constructed
 
+  SpinLock m_process_tree_lock{LockRank::ProcessTree};
   SpinLock m_table_lock{LockRank::Process};
   Atomic<u32> m_live_threads{0};
   Atomic<u32> m_live_processes{0};

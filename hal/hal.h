@@ -166,6 +166,13 @@ struct UserFrame {
 // back into the kernel only through kentry::syscall, interrupts and faults.
 [[noreturn]] void enter_user(const UserFrame& frame);
 
+// The user FPU/SSE state of the running thread, saved into and restored from a signal frame, in
+// FXSAVE format (x87 and SSE; 16-byte aligned area). The simulator has no FPU: it writes zeros.
+inline constexpr size_t kUserFpuStateSize = 512;
+void user_fpu_save(void* area);
+// Loads `area` (from user memory: reserved MXCSR bits are cleared first, so it cannot fault).
+void user_fpu_restore(void* area);
+
 // ---------------------------------------------------------------------------------------------
 // Memory: physical pages, page tables, user copies
 // ---------------------------------------------------------------------------------------------

@@ -53,7 +53,14 @@ bool add_overflows(u64 a, u64 b) { return a + b < a; }
 }  // namespace
 
 Result<ElfInfo> elf_parse(const u8* data, usize size) {
-  if (data == nullptr || size < sizeof(Elf64Ehdr)) return Errno::kENOEXEC;
+  ElfParseOptions options;
+  options.file_size = size;
+  return elf_parse_with(data, size, options);
+}
+
+Result<ElfInfo> elf_parse_with(const u8* data, usize available, const ElfParseOptions& options) {
+  const usize size = options.file_size;
+  if (data == nullptr || available < sizeof(Elf64Ehdr) || available > size) return Errno::kENOEXEC;
   Elf64Ehdr eh;
   copy_bytes(&eh, data, sizeof(eh));
   if (compare_bytes(eh.e_ident, "\x7f" "ELF", 4) != 0) return Errno::kENOEXEC;
@@ -65,12 +72,12 @@ Result<ElfInfo> elf_parse(const u8* data, usize size) {
   if (eh.e_ehsize < sizeof(Elf64Ehdr) || eh.e_phentsize != sizeof(Elf64Phdr)) return Errno::kENOEXEC;
   if (eh.e_phnum == 0 || eh.e_phnum > 128) return Errno::kENOEXEC;
   const u64 ph_bytes = static_cast<u64>(eh.e_phnum) * sizeof(Elf64Phdr);
-  if (add_overflows(eh.e_phoff, ph_bytes) || eh.e_phoff + ph_bytes > size) return Errno::kENOEXEC;
+  if (add_overflows(eh.e_phoff, ph_bytes) || eh.e_phoff + ph_bytes > available) return Errno::kENOEXEC;
   if (eh.e_phoff % 8 != 0) return Errno::kENOEXEC;
 
   ElfInfo info;
   info.pie = eh.e_type == kEtDyn;
-  info.bias = info.pie ? kPieBase : 0;
+  info.bias = info.pie ? options.dyn_bias : 0;
   info.phnum = eh.e_phnum;
   info.phent = eh.e_phentsize;
   u64 previous_end = 0;
@@ -79,7 +86,14 @@ Result<ElfInfo> elf_parse(const u8* data, usize size) {
   for (u16 i = 0; i < eh.e_phnum; ++i) {
     Elf64Phdr ph;
     copy_bytes(&ph, data + eh.e_phoff + static_cast<u64>(i) * sizeof(Elf64Phdr), sizeof(ph));
-    if (ph.p_type == kPtInterp) return Errno::kENOEXEC;  // dynamic linking comes later
+    if (ph.p_type == kPtInterp) {
+      if (!options.allow_interp || info.interp_size != 0) return Errno::kENOEXEC;
+      if (ph.p_filesz < 2 || ph.p_filesz > 4096) return Errno::kENOEXEC;
+      if (add_overflows(ph.p_offset, ph.p_filesz) || ph.p_offset + ph.p_filesz > size) return Errno::kENOEXEC;
+      info.interp_offset = ph.p_offset;
+      info.interp_size = ph.p_filesz;
+      continue;
+    }
     if (ph.p_type == kPtPhdr) {
       phdr_vaddr = ph.p_vaddr;
       have_phdr = true;
@@ -143,7 +157,7 @@ class StackBuilder {
   Result<u64> push_bytes(const void* bytes, usize length) {
     if (m_sp - length < kStackTop - kStackSize + kPage) return Errno::kE2BIG;
     m_sp -= length;
-    TRY(m_space.write(m_sp, bytes, length));
+    if (bytes != nullptr) TRY(m_space.write(m_sp, bytes, length));  // null: reserve only
     return m_sp;
   }
   Result<u64> push_string(const char* s) { return push_bytes(s, string_length(s) + 1); }
@@ -162,10 +176,51 @@ usize count(const char* const* list) {
   return n;
 }
 
+class MemoryReader final : public ElfReader {
+ public:
+  MemoryReader(const u8* data, usize size) : m_data(data), m_size(size) {}
+  Result<void> read(u64 offset, void* out, usize length) override {
+    if (offset > m_size || length > m_size - offset) return Errno::kENOEXEC;
+    copy_bytes(out, m_data + offset, length);
+    return {};
+  }
+
+ private:
+  const u8* m_data;
+  usize m_size;
+};
+
+class KernelArgs final : public ExecArgs {
+ public:
+  KernelArgs(const char* const* argv, const char* const* envp) : m_lists{argv, envp} {}
+  usize count(bool env) const override { return tandem::count(m_lists[env ? 1 : 0]); }
+  usize length(bool env, usize i) const override { return string_length(m_lists[env ? 1 : 0][i]); }
+  Result<void> copy(bool env, usize i, usize offset, void* out, usize n) override {
+    copy_bytes(out, m_lists[env ? 1 : 0][i] + offset, n);
+    return {};
+  }
+
+ private:
+  const char* const* m_lists[2];
+};
+
+// Copies `length` file bytes at `file_offset` to `address` in the space, a page at a time.
+Result<void> copy_file_bytes(AddressSpace& space, ElfReader& reader, u64 file_offset, u64 address, u64 length) {
+  u8 buffer[512];
+  while (length > 0) {
+    const usize chunk = min<u64>(length, sizeof(buffer));
+    TRY(reader.read(file_offset, buffer, chunk));
+    TRY(space.write(address, buffer, chunk));
+    file_offset += chunk;
+    address += chunk;
+    length -= chunk;
+  }
+  return {};
+}
+
 }  // namespace
 
-Result<ExecImage> elf_load(AddressSpace& space, const ElfInfo& info, const u8* data, usize size,
-                           const char* const* argv, const char* const* envp, const char* execfn) {
+Result<void> elf_map_segments(AddressSpace& space, const ElfInfo& info, ElfReader& reader) {
   // Segments: each gets its own pages, except a first page shared with the previous segment,
   // which takes the union of both protections.
   u64 mapped_end = 0;
@@ -188,23 +243,57 @@ Result<ExecImage> elf_load(AddressSpace& space, const ElfInfo& info, const u8* d
       file_from -= lead;
     }
     const u64 copy_length = s.offset + s.filesz - file_from;
-    if (file_from + copy_length > size) return Errno::kENOEXEC;
-    if (copy_length > 0) TRY(space.write(copy_from, data + file_from, copy_length));
+    if (copy_length > 0) TRY(copy_file_bytes(space, reader, file_from, copy_from, copy_length));
     mapped_end = page_end;
   }
+  return {};
+}
 
+Result<ExecImage> elf_build_stack(AddressSpace& space, const ElfInfo& info, const ElfInfo* interp, ExecArgs& args,
+                                  const char* execfn) {
   // The stack: reserved up to kStackSize, pages filled in on demand.
   TRY(space.map_anonymous(kStackTop - kStackSize, kStackSize, hal::kPageRead | hal::kPageWrite, kMapPrivate));
   StackBuilder stack(space, kStackTop);
-  const usize argc = count(argv);
-  const usize envc = count(envp);
-  constexpr usize kMaxStrings = 256;
-  if (argc > kMaxStrings || envc > kMaxStrings) return Errno::kE2BIG;
-  u64 argv_addresses[kMaxStrings];
-  u64 envp_addresses[kMaxStrings];
+  const usize argc = args.count(false);
+  const usize envc = args.count(true);
+  // Linux's limits (fs/exec.c): a string may be 32 pages, all of them a quarter of the 8 MiB
+  // stack limit.
+  constexpr usize kMaxStrings = 4096;
+  constexpr usize kMaxString = 32 * kPage;
+  constexpr usize kMaxTotal = kStackSize / 4;
+  if (argc + envc > kMaxStrings) return Errno::kE2BIG;
   const u64 execfn_address = TRY(stack.push_string(execfn));
-  for (usize i = envc; i-- > 0;) envp_addresses[i] = TRY(stack.push_string(envp[i]));
-  for (usize i = argc; i-- > 0;) argv_addresses[i] = TRY(stack.push_string(argv[i]));
+  // The strings go in as one block, argv first; string i starts at block + its prefix sum.
+  usize total = 0;
+  for (int list = 0; list < 2; ++list) {
+    const usize n = list == 0 ? argc : envc;
+    for (usize i = 0; i < n; ++i) {
+      const usize length = args.length(list == 1, i);
+      if (length + 1 > kMaxString) return Errno::kE2BIG;
+      total += length + 1;
+      if (total > kMaxTotal) return Errno::kE2BIG;
+    }
+  }
+  const u64 block = TRY(stack.push_bytes(nullptr, total));
+  {
+    u64 cursor = block;
+    u8 buffer[256];
+    for (int list = 0; list < 2; ++list) {
+      const usize n = list == 0 ? argc : envc;
+      for (usize i = 0; i < n; ++i) {
+        const usize length = args.length(list == 1, i);
+        for (usize done = 0; done < length;) {
+          const usize chunk = min<usize>(length - done, sizeof(buffer));
+          TRY(args.copy(list == 1, i, done, buffer, chunk));
+          TRY(space.write(cursor + done, buffer, chunk));
+          done += chunk;
+        }
+        const u8 zero = 0;
+        TRY(space.write(cursor + length, &zero, 1));
+        cursor += length + 1;
+      }
+    }
+  }
   static const char kPlatform[] = "x86_64";
   const u64 platform_address = TRY(stack.push_string(kPlatform));
   u8 random[16];
@@ -214,7 +303,7 @@ Result<ExecImage> elf_load(AddressSpace& space, const ElfInfo& info, const u8* d
 
   const u64 auxv[][2] = {
       {kAtPhdr, info.phdr},     {kAtPhent, info.phent},     {kAtPhnum, info.phnum},
-      {kAtPagesz, kPage},       {kAtBase, 0},               {kAtFlags, 0},
+      {kAtPagesz, kPage},       {kAtBase, interp != nullptr ? interp->bias : 0},  {kAtFlags, 0},
       {kAtEntry, info.entry},   {kAtUid, 0},                {kAtEuid, 0},
       {kAtGid, 0},              {kAtEgid, 0},               {kAtPlatform, platform_address},
       {kAtHwcap, 0x178bfbff},   {kAtClktck, 100},           {kAtSecure, 0},
@@ -233,18 +322,31 @@ Result<ExecImage> elf_load(AddressSpace& space, const ElfInfo& info, const u8* d
     return {};
   };
   TRY(put(argc));
-  for (usize i = 0; i < argc; ++i) TRY(put(argv_addresses[i]));
-  TRY(put(0));
-  for (usize i = 0; i < envc; ++i) TRY(put(envp_addresses[i]));
-  TRY(put(0));
+  u64 string = block;
+  for (int list = 0; list < 2; ++list) {
+    const usize n = list == 0 ? argc : envc;
+    for (usize i = 0; i < n; ++i) {
+      TRY(put(string));
+      string += args.length(list == 1, i) + 1;
+    }
+    TRY(put(0));
+  }
   TRY(space.write(cursor, auxv, sizeof(auxv)));
 
   ExecImage image;
-  image.frame.rip = info.entry;
+  image.frame.rip = interp != nullptr ? interp->entry : info.entry;
   image.frame.rsp = sp;
   image.frame.rflags = 0x202;
   image.brk_start = info.image_end;
   return image;
+}
+
+Result<ExecImage> elf_load(AddressSpace& space, const ElfInfo& info, const u8* data, usize size,
+                           const char* const* argv, const char* const* envp, const char* execfn) {
+  MemoryReader reader(data, size);
+  TRY(elf_map_segments(space, info, reader));
+  KernelArgs args(argv, envp);
+  return elf_build_stack(space, info, nullptr, args, execfn);
 }
 
 }  // namespace tandem

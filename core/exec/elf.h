@@ -40,17 +40,59 @@ struct ElfInfo {
   u64 image_end = 0;   // end of the highest PT_LOAD, page-aligned: where brk starts
   ElfSegment segments[kMaxLoadSegments];
   u32 segment_count = 0;
+  // PT_INTERP (only when the parse allowed it): where the interpreter's path is in the file.
+  u64 interp_offset = 0;
+  u64 interp_size = 0;
+};
+
+// How elf_parse_with reads a file of which only the first bytes (the headers) are in memory.
+struct ElfParseOptions {
+  u64 file_size = 0;       // the whole file's size, for the segment checks
+  bool allow_interp = false;
+  u64 dyn_bias = kPieBase;  // where an ET_DYN file goes
 };
 
 // Validates the ELF file header and program headers. ENOEXEC for anything malformed or
 // unsupported (dynamic executables with PT_INTERP included, for now).
 Result<ElfInfo> elf_parse(const u8* data, usize size);
+// The same over the file's first `available` bytes, which must hold the file and program
+// headers (ENOEXEC otherwise); PT_INTERP is accepted when the options say so.
+Result<ElfInfo> elf_parse_with(const u8* headers, usize available, const ElfParseOptions& options);
 
 // What the loader hands to spawn_user: the first user frame and the program break.
 struct ExecImage {
   hal::UserFrame frame{};
   u64 brk_start = 0;
 };
+
+// Where the loader gets file bytes from: memory (the initramfs) or a file (execve).
+class ElfReader {
+ public:
+  virtual Result<void> read(u64 offset, void* out, usize length) = 0;
+
+ protected:
+  ~ElfReader() = default;
+};
+
+// The strings for the new stack: argv then envp, each read in pieces (from kernel memory, or
+// from the old address space's user memory while it is still active).
+class ExecArgs {
+ public:
+  virtual usize count(bool env) const = 0;
+  // The length of string i, without its NUL.
+  virtual usize length(bool env, usize i) const = 0;
+  virtual Result<void> copy(bool env, usize i, usize offset, void* out, usize n) = 0;
+
+ protected:
+  ~ExecArgs() = default;
+};
+
+// Maps the PT_LOAD segments of `info` into `space`, reading the file through `reader`.
+Result<void> elf_map_segments(AddressSpace& space, const ElfInfo& info, ElfReader& reader);
+// Maps the stack and builds Linux's initial stack for the program `info` (and its interpreter
+// `interp`, null for a static program); the frame enters the interpreter when there is one.
+Result<ExecImage> elf_build_stack(AddressSpace& space, const ElfInfo& info, const ElfInfo* interp,
+                                         ExecArgs& args, const char* execfn);
 
 // Maps the segments of `info` (from `data`) into `space`, builds the initial stack with
 // argv, envp and the auxiliary vector, and returns the first frame. `space` must be fresh.

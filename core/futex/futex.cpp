@@ -98,6 +98,9 @@ Result<i64> FutexTable::wait(u64 uaddr, bool shared, u32 expected, u32 bitset, D
     bucket.waiter_count.store(static_cast<u32>(bucket.waiters.size()));
   }
   if (mono_deadline != 0) m_kernel.arm_timer(mono_deadline);
+  // A signal that arrived before prepare_to_sleep() found the thread running and woke nothing:
+  // cancel the sleep ourselves so the loop below reports it.
+  if (signal_pending(self)) m_kernel.wake(self, kWakeKill);
 
   for (;;) {
     m_kernel.block();
@@ -113,12 +116,16 @@ Result<i64> FutexTable::wait(u64 uaddr, bool shared, u32 expected, u32 bitset, D
       }
       const u8 reason = self->wake_reason.load(MemoryOrder::Relaxed);
       const bool timed_out = mono_deadline != 0 && hal::monotonic_ns() >= mono_deadline;
-      if (reason == kWakeKill || self->kill_pending.load() || timed_out) {
+      if (reason == kWakeKill || signal_pending(self) || timed_out) {
         current->waiters.remove(self);
         current->waiter_count.store(static_cast<u32>(current->waiters.size()));
         guard.unlock();
         m_kernel.cancel_timer(self);
-        return timed_out && reason != kWakeKill ? Errno::kETIMEDOUT : Errno::kEINTR;
+        if (self->kill_pending.load()) return Errno::kEINTR;  // exiting: the value is never seen
+        if (timed_out && reason != kWakeKill) return Errno::kETIMEDOUT;
+        // A signal: restarted after a handler with SA_RESTART or when no handler runs, EINTR
+        // otherwise (core/proc/signal.cpp), as Linux's futex_wait returns -ERESTARTSYS.
+        return Errno::kERESTARTSYS;
       }
       m_kernel.prepare_to_sleep();
       break;

@@ -15,6 +15,7 @@ namespace tandem {
 
 enum class LockRank : u8 {
   None = 0,        // not checked
+  ProcessTree = 5,  // parents, children, groups (core/proc/process.cpp)
   Process = 10,
   Wait = 20,          // futex buckets and wait queues
   AddressSpace = 22,  // a futex wait reads user memory, which may fault, under its bucket lock

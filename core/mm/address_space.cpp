@@ -4,6 +4,14 @@
 
 namespace tandem {
 
+VmObject::Page* VmObject::find_page(u64 index) const {
+  Page* found = nullptr;
+  pages.for_each([&](Page* page) {
+    if (page->index == index) found = page;
+  });
+  return found;
+}
+
 u64 VmObject::find(u64 index) const {
   u64 phys = 0;
   pages.for_each([&](Page* page) {
@@ -86,7 +94,7 @@ void AddressSpace::release_object(VmObject* object) {
   if (--object->refs > 0) return;
   Heap& heap = m_kernel.heap();
   while (VmObject::Page* page = object->pages.pop_front()) {
-    hal::phys_free_page(page->phys);
+    free_page_frame(page);
     heap.destroy(page);
   }
   heap.destroy(object);
@@ -160,12 +168,30 @@ bool AddressSpace::handle_fault(u64 address, u32 access) {
   const u64 page_address = align_down(address, hal::kPageSize);
   u64 mapped_phys = 0;
   u32 mapped_flags = 0;
+  const u64 index = (vma->object_offset + (page_address - vma->start)) / hal::kPageSize;
   if (hal::pt_query(m_page_table, page_address, &mapped_phys, &mapped_flags)) {
+    if (access == kentry::kFaultWrite && (mapped_flags & hal::kPageWrite) == 0) {
+      // A write to a copy-on-write page: give this space its own copy, mapped writable.
+      VmObject::Page* page = vma->object->find_page(index);
+      if (page == nullptr || page->shared == nullptr || !break_cow_locked(page)) return false;
+      hal::pt_unmap(m_page_table, page_address);
+      // Every CPU running this space drops the read-only translation to the shared frame: the
+      // other sharer may free it, and a stale entry would read it after that.
+      hal::tlb_shootdown(m_page_table, page_address, hal::kPageSize);
+      return hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
+    }
     // Another CPU filled it in meanwhile, or a stale TLB entry: flush and retry.
     hal::tlb_flush_local(page_address, hal::kPageSize);
     return (mapped_flags & vma->prot) == vma->prot || access == kentry::kFaultRead;
   }
-  const u64 index = (vma->object_offset + (page_address - vma->start)) / hal::kPageSize;
+  if (VmObject::Page* page = vma->object->find_page(index); page != nullptr && page->shared != nullptr) {
+    // Shared with another space since fork: a read maps it read-only, a write copies first.
+    if (access == kentry::kFaultWrite) {
+      if (!break_cow_locked(page)) return false;
+      return hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
+    }
+    return hal::pt_map(m_page_table, page_address, page->phys, vma->prot & ~static_cast<u32>(hal::kPageWrite));
+  }
   u64 phys = vma->object->find(index);
   if (phys == 0) {
     phys = hal::phys_alloc_page();

@@ -4,6 +4,7 @@
 
 #include <hal.h>
 
+#include "core/lib/atomic.h"
 #include "core/lib/heap.h"
 #include "core/lib/list.h"
 #include "core/lib/result.h"
@@ -16,17 +17,25 @@ class Kernel;
 // A memory object: the pages behind one or more mappings. Anonymous objects start empty and
 // get zeroed pages on first touch. Shared mappings of one object see the same pages, and
 // shared futexes on them are keyed by (object, offset).
+// A physical page that several private objects share after fork until one of them writes
+// (copy-on-write). `refs` counts the sharing objects; the last one to let go frees the page.
+struct SharedFrame {
+  Atomic<u32> refs{1};
+};
+
 struct VmObject {
   struct Page {
     ListNode node;
     u64 index;
     u64 phys;
+    SharedFrame* shared = nullptr;  // non-null: copy-on-write, map read-only until broken
   };
   u32 refs = 1;
   u64 size = 0;  // bytes
   IntrusiveList<Page, &Page::node> pages;  // guarded by the owning address space lock
 
   u64 find(u64 index) const;
+  Page* find_page(u64 index) const;
 };
 
 enum MapFlags : u32 {
@@ -83,6 +92,10 @@ class AddressSpace {
 
   Result<FutexKey> futex_key(u64 address, bool shared);
 
+  // fork (core/mm/cow.cpp): a copy of this space in which private mappings share their pages
+  // copy-on-write with this one, and shared mappings share their objects.
+  Result<AddressSpace*> clone();
+
   // Calls f(const Vma&) for every mapping in address order, under the space's lock: f must not
   // touch user memory or block (/proc/self/maps copies what it needs first).
   template <typename F>
@@ -102,6 +115,10 @@ class AddressSpace {
   void release_object(VmObject* object);
   void unmap_range_locked(u64 start, u64 end);
   Result<void> split_locked(Vma* vma, u64 at);  // [start, at) stays in vma; the rest is new
+  // Copy-on-write (core/mm/cow.cpp). break_cow_locked gives `page` its own frame (copying
+  // unless it is the last sharer); free_page_frame drops this object's hold on the frame.
+  bool break_cow_locked(VmObject::Page* page);
+  void free_page_frame(VmObject::Page* page);
 
   Kernel& m_kernel;
   hal::PageTable* m_page_table;

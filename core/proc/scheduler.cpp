@@ -354,9 +354,11 @@ void Kernel::on_timer(Cpu& c) {
 
 void Kernel::sleep_until(u64 deadline_ns) {
   Thread* self = current_thread();
-  while (hal::monotonic_ns() < deadline_ns && !self->kill_pending.load()) {
+  while (hal::monotonic_ns() < deadline_ns && !signal_pending(self)) {
     prepare_to_sleep();
     arm_timer(deadline_ns);
+    // A signal sent before prepare_to_sleep() woke nothing: do not sleep through it.
+    if (signal_pending(self)) wake(self, kWakeKill);
     block();
     cancel_timer(self);
   }

@@ -68,6 +68,7 @@ struct Thread {
   u64 clear_child_tid = 0;
   u64 robust_list_head = 0;  // set_robust_list
   u64 signal_mask = 0;       // rt_sigprocmask; blocked signals
+  ThreadSignals signals;     // pending signals, sigaltstack (core/proc/signals.h)
   ListNode process_node;
 
   // Join: `exited` is set once, under exit_queue's lock, and joiners wait on exit_queue.
@@ -81,6 +82,12 @@ struct Thread {
   u64 runtime_ns = 0;
   u64 switched_in_at = 0;
   Thread* next_free = nullptr;  // in the kernel's free slot list
+};
+
+// Threads waiting for something that is not a futex word.
+struct WaitQueue {
+  SpinLock lock{LockRank::Wait};
+  IntrusiveList<Thread, &Thread::wait_node> waiters;
 };
 
 struct Process {
@@ -105,12 +112,18 @@ struct Process {
   FileTable* files = nullptr;
   // The absolute path of the running program, for /proc/self/exe; set by the loader.
   char exe_path[256] = {};
+  // The process tree (core/proc/process.cpp), guarded by Kernel::process_tree_lock(): parent,
+  // children, groups, and the zombie state between the last thread's exit and the reaping wait.
+  Process* parent = nullptr;
+  ListNode sibling_node;
+  IntrusiveList<Process, &Process::sibling_node> children;
+  u32 pgid = 0;  // 0: the process's own pid (a process without a parent leads its own group)
+  u32 sid = 0;   // 0: the process's own pid
+  bool zombie = false;
+  WaitQueue child_exit;        // threads in wait4/waitid on this process's children
+  Thread* vfork_parent = nullptr;  // the thread that sleeps until this child execs or exits
+  u32 exit_signal = 17;            // sent to the parent at exit (clone's low byte; SIGCHLD)
 };
 
-// Threads waiting for something that is not a futex word.
-struct WaitQueue {
-  SpinLock lock{LockRank::Wait};
-  IntrusiveList<Thread, &Thread::wait_node> waiters;
-};
 
 }  // namespace tandem

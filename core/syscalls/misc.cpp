@@ -1,16 +1,11 @@
-// Identity, CPU, TLS, signal-state and entropy system calls a static C library needs at start-up:
-// arch_prctl, set_robust_list, rt_sigprocmask, rt_sigaction, sched_getaffinity, uname,
+// Identity, CPU, TLS and entropy system calls a static C library needs at start-up:
+// arch_prctl, set_robust_list, sched_getaffinity, uname,
 // getrandom, getuid, geteuid, getgid, getegid.
 #include "core/kernel.h"
 #include "core/mm/user.h"
 #include "core/syscalls/dispatch.h"
 
 namespace tandem {
-
-namespace {
-constexpr u64 kSigKill = 9, kSigStop = 19;
-constexpr u64 kUnblockable = (1ull << (kSigKill - 1)) | (1ull << (kSigStop - 1));
-}  // namespace
 
 Result<i64> sys_arch_prctl(SyscallArgs& args) {
   constexpr u64 kArchSetGs = 0x1001, kArchSetFs = 0x1002, kArchGetFs = 0x1003, kArchGetGs = 0x1004;
@@ -39,55 +34,7 @@ Result<i64> sys_set_robust_list(SyscallArgs& args) {
   return 0;
 }
 
-Result<i64> sys_rt_sigprocmask(SyscallArgs& args) {
-  constexpr u64 kSigBlock = 0, kSigUnblock = 1, kSigSetmask = 2;
-  const u64 how = args.arg[0];
-  const UserPtr<u64> set(args.arg[1]);
-  const UserPtr<u64> old_set(args.arg[2]);
-  if (args.arg[3] != sizeof(u64)) return Errno::kEINVAL;
-  Thread* self = Kernel::current_thread();
-  u64 value = 0;
-  if (!set.is_null()) {
-    if (how != kSigBlock && how != kSigUnblock && how != kSigSetmask) return Errno::kEINVAL;
-    value = TRY(copy_from_user(set));
-  }
-  const u64 old_mask = self->signal_mask;
-  if (!old_set.is_null()) TRY(copy_to_user(old_set, old_mask));
-  if (!set.is_null()) {
-    u64 mask = old_mask;
-    if (how == kSigBlock) mask |= value;
-    else if (how == kSigUnblock) mask &= ~value;
-    else mask = value;
-    self->signal_mask = mask & ~kUnblockable;
-  }
-  return 0;
-}
-
-Result<i64> sys_rt_sigaction(SyscallArgs& args) {
-  const u64 signal = args.arg[0];
-  const UserPtr<KernelSigaction> action(args.arg[1]);
-  const UserPtr<KernelSigaction> old_action(args.arg[2]);
-  if (args.arg[3] != sizeof(u64)) return Errno::kEINVAL;
-  if (signal < 1 || signal > kSignalCount) return Errno::kEINVAL;
-  if (!action.is_null() && (signal == kSigKill || signal == kSigStop)) return Errno::kEINVAL;
-  KernelSigaction incoming;
-  if (!action.is_null()) {
-    incoming = TRY(copy_from_user(action));
-    incoming.mask &= ~kUnblockable;
-  }
-  Process* process = Kernel::current_thread()->process;
-  KernelSigaction previous;
-  {
-    SpinLockGuard guard(process->lock);
-    previous = process->signal_actions.actions[signal - 1];
-  }
-  if (!old_action.is_null()) TRY(copy_to_user(old_action, previous));
-  if (!action.is_null()) {
-    SpinLockGuard guard(process->lock);
-    process->signal_actions.actions[signal - 1] = incoming;
-  }
-  return 0;
-}
+// rt_sigprocmask and rt_sigaction moved to core/syscalls/signal.cpp with signal delivery.
 
 Result<i64> sys_sched_getaffinity(SyscallArgs& args) {
   const u64 pid = args.arg[0];

@@ -2,6 +2,7 @@
 // set_tid_address, sched_yield.
 #include "core/kernel.h"
 #include "core/mm/user.h"
+#include "core/proc/process.h"
 #include "core/syscalls/dispatch.h"
 
 namespace tandem {
@@ -31,8 +32,17 @@ Result<i64> sys_clone(SyscallArgs& args) {
   if ((flags & kCloneSighand) && !(flags & kCloneVm)) return Errno::kEINVAL;
   if (flags & (kClonePidfd | kCloneNamespaces)) return Errno::kEINVAL;
   (void)kClonePtrace, (void)kCloneVfork, (void)kCloneParent, (void)kCloneUntraced, (void)kCloneIo;
-  // Only the thread form for now; fork and vfork come with processes.
-  if (!(flags & kCloneThread) || (flags & ~kCloneSupported) != 0) return Errno::kENOSYS;
+  // Without CLONE_THREAD: a new process (fork, vfork, glibc's clone for fork), core/proc/fork.cpp.
+  if (!(flags & kCloneThread)) {
+    ForkRequest request;
+    request.flags = flags;
+    request.child_stack = new_stack;
+    request.tls = tls;
+    request.parent_tid = parent_tid;
+    request.child_tid = child_tid;
+    return fork_process(args.kernel, args.frame, request);
+  }
+  if ((flags & ~kCloneSupported) != 0) return Errno::kENOSYS;
 
   Kernel& kernel = args.kernel;
   Thread* self = Kernel::current_thread();

@@ -74,6 +74,9 @@ int64_t User::syscall_at(uint64_t ip, uint64_t number, uint64_t a0, uint64_t a1,
                          uint64_t a4, uint64_t a5) {
   Machine& m = machine();
   m.point(hal::Point::SyscallIn);
+  // A signal delivered at that point runs its handler first, as on hardware it would have run
+  // before the SYSCALL instruction.
+  if (m_frame.rip != m_home) settle(m_home, false);
   Fiber* fiber = m.running_fiber();
   const uint64_t saved_ip = m_frame.rip;
   m_frame.rip = ip;
@@ -91,19 +94,61 @@ int64_t User::syscall_at(uint64_t ip, uint64_t number, uint64_t a0, uint64_t a1,
   // The thread may be on another CPU and another fiber state now; it is the same fiber.
   Machine& after = machine();
   after.running_fiber()->in_user = true;
+  settle(ip, true);
+  const int64_t result = static_cast<int64_t>(m_frame.rax);
   after.note(TraceEvent::SyscallOut, number);
   m_frame.rip = saved_ip;
   after.point(hal::Point::SyscallOut);
-  return static_cast<int64_t>(m_frame.rax);
+  settle(saved_ip, false);  // a signal that arrived at the scheduling point above
+  return result;
+}
+
+void User::settle(uint64_t expected, bool in_syscall) {
+  constexpr uint64_t kSysRtSigreturn = 15;
+  while (m_frame.rip != expected) {
+    Machine& m = machine();
+    Fiber* fiber = m.running_fiber();
+    if (in_syscall && m_frame.rip == expected - 2) {
+      // Restart (ERESTARTSYS with SA_RESTART or no handler): the kernel put the number back.
+      m_frame.rip = expected;
+      fiber->in_user = false;
+      kentry::syscall(m_frame);
+      machine().running_fiber()->in_user = true;
+      continue;
+    }
+    const uint64_t ip = m_frame.rip;
+    if (ip < kEntryBase || (ip - kEntryBase) % kEntryStride != 0 || (ip - kEntryBase) / kEntryStride >= registry().size())
+      m.fail(Outcome::Failed, "a signal handler address names no entry point");
+    // The handler runs as a nested entry with the frame delivery built (rdi signal, rsi
+    // siginfo, rdx ucontext, rsp the signal frame); returning from it is returning to the
+    // restorer, which makes rt_sigreturn with the frame popped off (rsp + 8).
+    User handler(m_frame);
+    handler.m_start = m_frame;
+    fiber->user = &handler;
+    registry()[(ip - kEntryBase) / kEntryStride].entry(handler);
+    Machine& after = machine();
+    after.running_fiber()->user = this;
+    m_frame.rsp = handler.m_frame.rsp + 8;
+    m_frame.rax = kSysRtSigreturn;
+    after.running_fiber()->in_user = false;
+    after.point(hal::Point::SyscallIn);
+    kentry::syscall(m_frame);
+    machine().running_fiber()->in_user = true;
+  }
 }
 
 void* User::access(uint64_t address, uint32_t size, bool write) {
   Machine& m = machine();
   m.point(hal::Point::User);
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // An interrupt at that point may have delivered a signal: its handler runs before the access.
+  if (m_frame.rip != m_home) settle(m_home, false);
+  // A resolved fault is retried as hardware retries the instruction; another CPU may take the
+  // page away again in between (fork write-protects, munmap), so a few rounds are allowed.
+  constexpr int kAttempts = 8;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
     if ((address & (size - 1)) == 0) {
       if (void* p = user_translate(address, write ? hal::kPageWrite : hal::kPageRead)) return p;
-      if (attempt == 0) {
+      if (attempt + 1 < kAttempts) {
         m.running_fiber()->in_user = false;
         const bool resolved = kentry::page_fault(address, write ? kentry::kFaultWrite : kentry::kFaultRead);
         machine().running_fiber()->in_user = true;

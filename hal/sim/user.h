@@ -21,7 +21,7 @@ class User;
 
 class User {
  public:
-  explicit User(const hal::UserFrame& frame) : m_frame(frame) {}
+  explicit User(const hal::UserFrame& frame) : m_frame(frame), m_home(frame.rip) {}
   User(const User&) = delete;
   User& operator=(const User&) = delete;
 
@@ -59,9 +59,13 @@ class User {
  private:
   friend void run_user_entry(const hal::UserFrame& frame);
   void* access(uint64_t address, uint32_t size, bool write);
+  // Signal delivery points the frame at a handler (or, for a restarted system call, two bytes
+  // before the SYSCALL): runs handlers and restarts until the frame is back at `expected`.
+  void settle(uint64_t expected, bool in_syscall);
 
   hal::UserFrame m_frame;
   hal::UserFrame m_start{};
+  uint64_t m_home;  // the instruction pointer while this entry runs user code
 };
 
 using UserEntry = void (*)(User& user);

@@ -212,3 +212,20 @@ u64 get_fs_base() {
 }
 
 }  // namespace hal
+
+namespace hal {
+
+// Signal frames carry the legacy FXSAVE image (x87 and SSE), which every x86-64 CPU has; the
+// AVX upper halves are not saved across a handler yet.
+void user_fpu_save(void* area) { asm volatile("fxsave64 (%0)" ::"r"(area) : "memory"); }
+
+void user_fpu_restore(void* area) {
+  // MXCSR (bytes 24..27) with a reserved bit set would make FXRSTOR fault in the kernel.
+  u32 mxcsr;
+  __builtin_memcpy(&mxcsr, static_cast<u8*>(area) + 24, 4);
+  mxcsr &= 0xffff;
+  __builtin_memcpy(static_cast<u8*>(area) + 24, &mxcsr, 4);
+  asm volatile("fxrstor64 (%0)" ::"r"(area) : "memory");
+}
+
+}  // namespace hal

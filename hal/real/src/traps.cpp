@@ -310,8 +310,9 @@ extern "C" int syscall_dispatch(UserFrame* frame) {
   irq_disable();
   apply_fs_base(u, fs_at_entry);
   u.rflags = (u.rflags & kUserFlagsMask) | kUserFlagsForced;
-  // SYSRET returns to RCX with RFLAGS from R11 and cannot report a bad RIP safely.
-  return u.rip <= kSysretMaxRip ? 0 : 1;
+  // SYSRET returns to RCX with RFLAGS from R11 and cannot report a bad RIP safely. It also
+  // loses RCX and R11, which rt_sigreturn must give back exactly: IRETQ then.
+  return u.rip <= kSysretMaxRip && u.rcx == u.rip && u.r11 == u.rflags ? 0 : 1;
 }
 
 namespace hal {

@@ -1,0 +1,142 @@
+// Copy-on-write for fork: AddressSpace::clone and the frame sharing behind it.
+//
+// After clone, a private mapping's pages belong to two objects (the parent's and the child's),
+// each page record pointing at one SharedFrame that counts the sharers. Both spaces map the page
+// read-only; the first write fault in either breaks the sharing: the writer copies the page into
+// a frame of its own, unless it is the last sharer, which simply takes the frame over.
+//
+// Why the count needs no lock shared by the two spaces: a sharer only ever drops its own hold
+// (fetch_sub) and only clone, under the lock of a space that holds the frame, adds one. A sharer
+// that reads refs == 1 is therefore alone for good. Two writers that copy at the same time both
+// drop their hold; whichever takes the count to zero frees the original frame.
+#include "core/kernel.h"
+#include "core/mm/address_space.h"
+
+namespace tandem {
+
+void AddressSpace::free_page_frame(VmObject::Page* page) {
+  if (page->shared != nullptr) {
+    SharedFrame* frame = page->shared;
+    page->shared = nullptr;
+    if (frame->refs.fetch_sub(1) != 1) return;  // another object still uses the frame
+    m_kernel.heap().destroy(frame);
+  }
+  hal::phys_free_page(page->phys);
+}
+
+bool AddressSpace::break_cow_locked(VmObject::Page* page) {
+  SharedFrame* frame = page->shared;
+  VERIFY(frame != nullptr);
+  if (frame->refs.load() == 1) {
+    // The other sharers are gone: the frame is ours.
+    page->shared = nullptr;
+    m_kernel.heap().destroy(frame);
+    return true;
+  }
+  const u64 copy = hal::phys_alloc_page();
+  if (copy == 0) return false;
+  copy_bytes(hal::phys_to_virt(copy), hal::phys_to_virt(page->phys), hal::kPageSize);
+  const u64 original = page->phys;
+  page->phys = copy;
+  page->shared = nullptr;
+  if (frame->refs.fetch_sub(1) == 1) {
+    // The other sharer copied at the same time and let go first: the original is ours to free.
+    m_kernel.heap().destroy(frame);
+    hal::phys_free_page(original);
+  }
+  return true;
+}
+
+Result<AddressSpace*> AddressSpace::clone() {
+  AddressSpace* child = TRY(create(m_kernel));
+  Heap& heap = m_kernel.heap();
+  // Split mappings share one object: remember which child object each parent object became.
+  constexpr u32 kMaxObjects = 256;
+  struct Pair {
+    VmObject* from;
+    VmObject* to;
+  };
+  Pair* pairs = static_cast<Pair*>(heap.allocate(sizeof(Pair) * kMaxObjects));
+  if (pairs == nullptr) {
+    child->destroy();
+    return Errno::kENOMEM;
+  }
+  u32 pair_count = 0;
+  bool failed = false;
+  bool protected_any = false;
+  {
+    SpinLockGuard guard(m_lock);
+    for (Vma* v = m_vmas.front(); v != nullptr && !failed; v = m_vmas.next(v)) {
+      Vma* copy = heap.make<Vma>();
+      if (copy == nullptr) {
+        failed = true;
+        break;
+      }
+      *copy = Vma{};
+      copy->start = v->start;
+      copy->end = v->end;
+      copy->prot = v->prot;
+      copy->flags = v->flags;
+      copy->object_offset = v->object_offset;
+      if (v->flags & kMapShared) {
+        // Shared mappings stay shared: the child maps the very same object.
+        ++v->object->refs;
+        copy->object = v->object;
+      } else {
+        VmObject* object = nullptr;
+        for (u32 i = 0; i < pair_count; ++i) {
+          if (pairs[i].from == v->object) object = pairs[i].to;
+        }
+        if (object != nullptr) {
+          ++object->refs;
+        } else if (pair_count == kMaxObjects || (object = heap.make<VmObject>()) == nullptr) {
+          heap.destroy(copy);
+          failed = true;
+          break;
+        } else {
+          object->size = v->object->size;
+          pairs[pair_count++] = Pair{v->object, object};
+          v->object->pages.for_each([&](VmObject::Page* page) {
+            if (failed) return;
+            auto* record = heap.make<VmObject::Page>();
+            if (page->shared == nullptr) page->shared = heap.make<SharedFrame>();
+            if (record == nullptr || page->shared == nullptr) {
+              heap.destroy(record);
+              failed = true;
+              return;
+            }
+            page->shared->refs.fetch_add(1);
+            record->index = page->index;
+            record->phys = page->phys;
+            record->shared = page->shared;
+            object->pages.push_back(record);
+          });
+        }
+        copy->object = object;
+        // The parent's own writable mappings of these pages become read-only: its next write
+        // faults and copies, so the child keeps the contents of the moment of fork.
+        if (v->prot & hal::kPageWrite) {
+          const u32 read_only = v->prot & ~static_cast<u32>(hal::kPageWrite);
+          v->object->pages.for_each([&](VmObject::Page* page) {
+            const u64 offset = page->index * hal::kPageSize;
+            if (offset < v->object_offset || offset - v->object_offset >= v->end - v->start) return;
+            const u64 address = v->start + (offset - v->object_offset);
+            if (hal::pt_protect(m_page_table, address, read_only)) protected_any = true;
+          });
+        }
+      }
+      child->m_vmas.push_back(copy);
+    }
+    // Every CPU running a thread of this space must drop its writable translations before the
+    // fork returns, or a sibling thread's write would still reach the now shared page.
+    if (protected_any) hal::tlb_shootdown(m_page_table, 0, hal::kUserTop);
+  }
+  heap.free(pairs, sizeof(Pair) * kMaxObjects);
+  if (failed) {
+    child->destroy();
+    return Errno::kENOMEM;
+  }
+  return child;
+}
+
+}  // namespace tandem
