@@ -292,6 +292,12 @@ class TmpNode final : public Vnode {
     return {};
   }
 
+  Result<void> set_mtime(u64 ns) override {
+    SpinLockGuard guard(tfs()->lock);
+    m_mtime_ns = ns;
+    return {};
+  }
+
   u64 size() override {
     SpinLockGuard guard(tfs()->lock);
     return m_size;

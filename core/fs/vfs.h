@@ -154,6 +154,12 @@ class Vnode {
   virtual Result<usize> read(u64 offset, const IoBuffer& out, usize length) { return Errno::kEINVAL; }
   virtual Result<usize> write(u64 offset, const IoBuffer& in, usize length) { return Errno::kEINVAL; }
   virtual Result<void> truncate(u64 size) { return refuse(); }
+  // utimensat: the modification time (tandem keeps one time for atime, mtime and ctime).
+  virtual Result<void> set_mtime(u64 ns) {
+    if (m_fs->read_only) return Errno::kEROFS;
+    m_mtime_ns = ns;
+    return {};
+  }
   virtual u64 size() { return 0; }
   virtual Result<usize> readlink(char* out, usize capacity) { return Errno::kEINVAL; }
   // Character devices: readiness for poll and device requests.

@@ -181,7 +181,7 @@ class PipeEnd final : public File {
     for (;;) {
       if (p.readers == 0) {
         held.unlock();
-        // TODO(signals): deliver_sigpipe() (core/proc/signals.h) once signal delivery lands.
+        deliver_sigpipe();
         if (done > 0) return done;
         return Errno::kEPIPE;
       }

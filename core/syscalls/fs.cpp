@@ -753,6 +753,54 @@ Result<i64> sys_ftruncate(SyscallArgs& args) {
   return 0;
 }
 
+Result<i64> sys_utimensat(SyscallArgs& args) {
+  constexpr i64 kUtimeNow = (1 << 30) - 1, kUtimeOmit = (1 << 30) - 2;
+  const i32 dirfd = static_cast<i32>(args.arg[0]);
+  const u32 flags = static_cast<u32>(args.arg[3]);
+  if ((flags & ~(kAtSymlinkNofollow | kAtEmptyPath)) != 0) return Errno::kEINVAL;
+  const UserPtr<KernelTimespec> times(args.arg[2]);
+  KernelTimespec t[2] = {{0, kUtimeNow}, {0, kUtimeNow}};
+  if (!times.is_null()) {
+    t[0] = TRY(copy_from_user(times));
+    t[1] = TRY(copy_from_user(times.offset(1)));
+    for (const KernelTimespec& ts : t) {
+      if (ts.tv_nsec != kUtimeNow && ts.tv_nsec != kUtimeOmit && (ts.tv_nsec < 0 || ts.tv_nsec >= 1'000'000'000))
+        return Errno::kEINVAL;
+    }
+  }
+  Vnode* vnode;
+  if (args.arg[1] == 0) {
+    // A null path names dirfd itself (futimens).
+    FileRef file = TRY(get_file(dirfd));
+    if (file->vnode() == nullptr) return Errno::kEINVAL;
+    vnode = file->vnode();
+    vnode->retain();
+  } else {
+    PathBuffer path(args.kernel);
+    if (!path.ok()) return Errno::kENOMEM;
+    TRY(copy_path_from_user(args.arg[1], path.data(), (flags & kAtEmptyPath) != 0));
+    Vfs* vfs = TRY(kernel_vfs(args.kernel));
+    if (path.data()[0] == 0) {
+      FileRef file = TRY(get_file(dirfd));
+      if (file->vnode() == nullptr) return Errno::kEINVAL;
+      vnode = file->vnode();
+      vnode->retain();
+    } else {
+      AtStart start = TRY(at_start(dirfd, path.data()));
+      vnode = TRY(vfs->resolve(start.start(), path.data(), (flags & kAtSymlinkNofollow) == 0));
+    }
+  }
+  VnodeRef held{vnode};
+  if (t[1].tv_nsec == kUtimeOmit) {
+    if (vnode->fs()->read_only) return Errno::kEROFS;
+    return 0;
+  }
+  const u64 mtime = t[1].tv_nsec == kUtimeNow ? hal::realtime_ns()
+                                              : static_cast<u64>(t[1].tv_sec) * 1'000'000'000 + static_cast<u64>(t[1].tv_nsec);
+  TRY(vnode->set_mtime(mtime));
+  return 0;
+}
+
 Result<i64> sys_umask(SyscallArgs& args) {
   FileTable* files = TRY(current_files());
   return files->exchange_umask(static_cast<u32>(args.arg[0]));

@@ -47,6 +47,7 @@
   X(270, pselect6) \
   X(271, ppoll) \
   X(281, epoll_pwait) \
+  X(280, utimensat)         \
   X(283, timerfd_create) \
   X(284, eventfd) \
   X(286, timerfd_settime) \

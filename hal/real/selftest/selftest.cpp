@@ -235,10 +235,17 @@ void test_contexts() {
 // --- time ------------------------------------------------------------------------------------
 
 void test_time() {
-  u64 a = monotonic_ns();
-  real::delay_us(2000);
-  u64 b = monotonic_ns();
-  CHECK(b - a >= 2'000'000 && b - a < 50'000'000);
+  // delay_us never returns early. It may return late when a busy host deschedules this vCPU
+  // (ctest -j8 made single tries exceed 50 ms), so the upper bound needs one good try of five.
+  u64 shortest = ~0ull;
+  for (u32 attempt = 0; attempt < 5 && shortest >= 50'000'000; ++attempt) {
+    u64 a = monotonic_ns();
+    real::delay_us(2000);
+    u64 b = monotonic_ns();
+    CHECK(b - a >= 2'000'000);
+    if (b - a < shortest) shortest = b - a;
+  }
+  CHECK(shortest < 50'000'000);
   u64 year_2024 = 1704067200ull * 1'000'000'000ull;
   CHECK(realtime_ns() > year_2024);
 
@@ -301,7 +308,7 @@ void test_user_mode() {
 // --- SMP -------------------------------------------------------------------------------------
 
 void wait_count(volatile u32* counter, u32 target, const char* what) {
-  u64 limit = monotonic_ns() + 2'000'000'000ull;
+  u64 limit = monotonic_ns() + 20'000'000'000ull;  // generous: a busy host slows TCG down
   while (*counter < target) {
     if (monotonic_ns() > limit) {
       klog("selftest FAILED: timed out waiting for %s", what);
