@@ -1,8 +1,9 @@
-// Memory system calls: brk, mmap (anonymous), munmap, mprotect.
+// Memory system calls: brk, mmap (anonymous, and files as private copies), munmap, mprotect.
 #include "core/exec/elf.h"
 #include "core/kernel.h"
 #include "core/mm/user.h"
 #include "core/syscalls/dispatch.h"
+#include "core/syscalls/fs_util.h"
 
 namespace tandem {
 
@@ -59,12 +60,37 @@ Result<i64> sys_brk(SyscallArgs& args) {
   return static_cast<i64>(requested);
 }
 
+namespace {
+
+// File-backed mappings are filled with the file's bytes when they are made: a private copy,
+// which is exactly MAP_PRIVATE's meaning as long as the file does not change underneath, and
+// what ld.so needs to map shared libraries. Shared file mappings are accepted read-only (the
+// copy cannot be told apart); writable ones would need the page cache and are ENODEV.
+Result<void> fill_from_file(AddressSpace& space, Vnode* vnode, u64 address, u64 length, u64 offset) {
+  const u64 size = vnode->size();
+  if (offset >= size) return {};
+  u64 remaining = min<u64>(length, size - offset);
+  u8 buffer[512];
+  while (remaining > 0) {
+    const usize chunk = min<u64>(remaining, sizeof(buffer));
+    const usize got = TRY(vnode->read(offset, IoBuffer::from_kernel(buffer), chunk));
+    if (got == 0) break;
+    TRY(space.write(address, buffer, got));
+    address += got;
+    offset += got;
+    remaining -= got;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<i64> sys_mmap(SyscallArgs& args) {
   const u64 address = args.arg[0];
   const u64 length = args.arg[1];
   const u64 prot = args.arg[2];
   const u64 flags = args.arg[3];
-  const i64 fd = static_cast<i64>(args.arg[4]);
+  const i32 fd = static_cast<i32>(args.arg[4]);
   const u64 offset = args.arg[5];
   // Decode, in Linux's order (mm/mmap.c, do_mmap).
   if (length == 0) return Errno::kEINVAL;
@@ -76,30 +102,58 @@ Result<i64> sys_mmap(SyscallArgs& args) {
   if (flags & kMapHugetlb) return Errno::kEINVAL;
   const u64 rounded = align_up(length, hal::kPageSize);
   if (rounded < length || rounded > hal::kUserTop) return Errno::kENOMEM;
-  if (!(flags & kMapAnonymous)) return fd < 0 ? Errno::kEBADF : Errno::kEBADF;  // no files yet
-  const u32 map_flags = type == kMapPrivateFlag ? kMapPrivate : kMapShared;
+  if (offset + rounded < offset) return Errno::kEOVERFLOW;
+  // A file: a regular file open for reading (and for writing, to share writes).
+  Vnode* vnode = nullptr;
+  File* file = nullptr;
+  if (!(flags & kMapAnonymous)) {
+    FileTable* files = TRY(current_files());
+    file = TRY(files->get(fd));
+  }
+  FileRef file_ref(file);
+  if (file != nullptr) {
+    vnode = file->vnode();
+    if (vnode == nullptr || !vnode->is_regular()) return Errno::kENODEV;
+    if (!file->readable()) return Errno::kEACCES;
+    if (type != kMapPrivateFlag && (prot & kProtWrite)) return file->writable() ? Errno::kENODEV : Errno::kEACCES;
+  }
+  const u32 map_flags = type == kMapPrivateFlag || file != nullptr ? kMapPrivate : kMapShared;
   AddressSpace& space = current_space();
   const bool fixed = (flags & (kMapFixed | kMapFixedNoreplace)) != 0;
+  u64 placed = 0;
   if (fixed) {
     if (address % hal::kPageSize != 0) return Errno::kEINVAL;
     if (address + rounded < address || address + rounded > hal::kUserTop) return Errno::kENOMEM;
     if (address < kMmapMinAddress) return Errno::kEPERM;
     if (flags & kMapFixed) {
       TRY(space.map_anonymous(address, rounded, page_flags(prot), map_flags));
-      return static_cast<i64>(address);
+      placed = address;
+    } else {
+      // MAP_FIXED_NOREPLACE: only into free space.
+      auto result = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
+      if (result.is_error()) return Errno::kEEXIST;
+      placed = result.value();
     }
-    // MAP_FIXED_NOREPLACE: only into free space.
-    auto placed = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
-    if (placed.is_error()) return Errno::kEEXIST;
-    return static_cast<i64>(placed.value());
+  } else {
+    // A hint is used when that range is free; otherwise top-down below kMmapTop.
+    bool done = false;
+    if (address != 0 && address % hal::kPageSize == 0 && address >= kMmapMinAddress &&
+        address + rounded > address && address + rounded <= hal::kUserTop) {
+      auto result = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
+      if (result.ok()) {
+        placed = result.value();
+        done = true;
+      }
+    }
+    if (!done) placed = TRY(space.map_anywhere(rounded, page_flags(prot), map_flags, kMmapMinAddress, kMmapTop));
   }
-  // A hint is used when that range is free; otherwise top-down below kMmapTop.
-  if (address != 0 && address % hal::kPageSize == 0 && address >= kMmapMinAddress &&
-      address + rounded > address && address + rounded <= hal::kUserTop) {
-    auto placed = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
-    if (placed.ok()) return static_cast<i64>(placed.value());
+  if (vnode != nullptr) {
+    auto filled = fill_from_file(space, vnode, placed, length, offset);
+    if (filled.is_error()) {
+      (void)space.unmap(placed, rounded);
+      return filled.error();
+    }
   }
-  const u64 placed = TRY(space.map_anywhere(rounded, page_flags(prot), map_flags, kMmapMinAddress, kMmapTop));
   return static_cast<i64>(placed);
 }
 
