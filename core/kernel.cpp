@@ -98,7 +98,18 @@ Result<Thread*> Kernel::create_thread(Process* process, void (*entry)(void*), vo
   hal::context_set_name(thread->context, thread->name);
   thread->process = process;
   if (process != nullptr) {
+    // Why under the process lock: exit_group marks every thread of the process under this lock,
+    // so a thread joins the process either before that (and is marked) or after it (and is
+    // refused here, as Linux's copy_process refuses a clone once a fatal signal is pending).
     SpinLockGuard guard(process->lock);
+    if (process->exiting) {
+      guard.unlock();
+      thread->process = nullptr;
+      hal::context_destroy(thread->context);
+      thread->context = nullptr;
+      free_thread_slot(thread);
+      return Errno::kEINTR;
+    }
     process->threads.push_back(thread);
     ++process->live_threads;
   }
