@@ -9,6 +9,7 @@
 #include "core/fs/vfs.h"
 #include "core/kernel.h"
 #include "core/lib/print.h"
+#include "core/proc/signals.h"
 
 namespace tandem {
 
@@ -567,7 +568,7 @@ class SynthNode final : public Vnode {
         if (!out.put(0, chunk, got)) return Errno::kEFAULT;
         return got;
       }
-      if (Kernel::current_thread()->kill_pending.load()) return Errno::kEINTR;
+      if (signal_pending(Kernel::current_thread())) return Errno::kERESTARTSYS;
       kernel().sleep_until(hal::monotonic_ns() + kTickNs);
     }
   }

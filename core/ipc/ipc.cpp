@@ -11,7 +11,7 @@ namespace tandem {
 
 bool ReadinessWaiter::sleep(u64 deadline) {
   Thread* self = Kernel::current_thread();
-  if (self->kill_pending.load()) return false;
+  if (signal_pending(self)) return false;
   {
     // The sequence is checked under the queue's lock, the one notify_readiness() takes to bump
     // it: a change after begin() is either seen here or wakes us after we are queued.
@@ -19,6 +19,8 @@ bool ReadinessWaiter::sleep(u64 deadline) {
     if (vfs.readiness_sequence() != sequence) return true;
     kernel.prepare_to_sleep();
     vfs.readiness_queue().waiters.push_back(self);
+    // A signal sent before we were queued found nothing to wake: cancel the sleep ourselves.
+    if (signal_pending(self)) kernel.wake(self, kWakeKill);
   }
   if (deadline != 0) kernel.arm_timer(deadline);
   kernel.block();
@@ -27,7 +29,7 @@ bool ReadinessWaiter::sleep(u64 deadline) {
     SpinLockGuard guard(vfs.readiness_queue().lock);
     if (self->wait_node.linked()) vfs.readiness_queue().waiters.remove(self);
   }
-  return !self->kill_pending.load();
+  return !signal_pending(self);
 }
 
 namespace {
@@ -63,21 +65,24 @@ struct IrqLock {
   }
 };
 
-// Sleeps on `queue` (whose lock the caller holds through `guard`) until woken; returns with the
-// lock held again. EINTR when the thread is asked to exit.
+// Sleeps on `waiters` (whose lock the caller holds, with interrupts saved) until woken; returns
+// with the lock held again. ERESTARTSYS when a signal is pending (or the thread must exit), as
+// Linux's pipe_read does: the signal code restarts the call or makes it EINTR.
 Result<void> sleep_on(Kernel& kernel, SpinLock& lock, IntrusiveList<Thread, &Thread::wait_node>& waiters,
                       u64 deadline = 0) {
   Thread* self = Kernel::current_thread();
-  if (self->kill_pending.load()) return Errno::kEINTR;
+  if (signal_pending(self)) return Errno::kERESTARTSYS;
   kernel.prepare_to_sleep();
   waiters.push_back(self);
+  // A signal sent before we were queued found nothing to wake: cancel the sleep ourselves.
+  if (signal_pending(self)) kernel.wake(self, kWakeKill);
   lock.release();
   if (deadline != 0) kernel.arm_timer(deadline);
   kernel.block();
   kernel.cancel_timer(self);
   lock.acquire();
   if (self->wait_node.linked()) waiters.remove(self);
-  if (self->kill_pending.load()) return Errno::kEINTR;
+  if (signal_pending(self)) return Errno::kERESTARTSYS;
   return {};
 }
 
