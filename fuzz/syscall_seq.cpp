@@ -441,6 +441,9 @@ void run_slice(User& u, uint32_t slice) {
     } else if (nr == 56) {
       if (g_clones++ >= kMaxClones) continue;
       const uint64_t flags = a[0] == 0 ? sim::ulib::kThreadFlags : a[0];
+      // Without CLONE_THREAD, clone is fork (core/proc/fork.cpp): the child would run the
+      // interpreter in a second process, which it is not written for (as fork and vfork above).
+      if ((flags & 0x10000) == 0) continue;
       r = u.syscall_at(g_worker_entry, 56, flags, a[1], a[2], a[3], a[4]);
     } else {
       if (nr == 202) {

@@ -117,8 +117,14 @@ void User::settle(uint64_t expected, bool in_syscall) {
       continue;
     }
     const uint64_t ip = m_frame.rip;
-    if (ip < kEntryBase || (ip - kEntryBase) % kEntryStride != 0 || (ip - kEntryBase) / kEntryStride >= registry().size())
-      m.fail(Outcome::Failed, "a signal handler address names no entry point");
+    if (ip < kEntryBase || (ip - kEntryBase) % kEntryStride != 0 || (ip - kEntryBase) / kEntryStride >= registry().size()) {
+      // A handler at an address that names no entry point: on hardware the jump faults, and so
+      // it does here (SIGSEGV; a second one while the first is blocked kills the process).
+      fiber->in_user = false;
+      kentry::user_fault(kentry::UserFault::Segv, ip, m_frame);
+      machine().running_fiber()->in_user = true;
+      continue;
+    }
     // The handler runs as a nested entry with the frame delivery built (rdi signal, rsi
     // siginfo, rdx ucontext, rsp the signal frame); returning from it is returning to the
     // restorer, which makes rt_sigreturn with the frame popped off (rsp + 8).
