@@ -118,20 +118,20 @@ sim::RunResult run_kernel(const KernelRun& run) {
   return result;
 }
 
-void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64_t iterations) {
+void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64_t iterations, uint64_t data_size) {
   auto space_or_error = tandem::AddressSpace::create(kernel);
   if (space_or_error.is_error()) hal::panic("fuzz init: cannot create an address space");
   tandem::AddressSpace* space = space_or_error.value();
-  if (space->map_anonymous(sim::kDataBase, sim::kDataSize, hal::kPageRead | hal::kPageWrite, tandem::kMapPrivate)
+  if (space->map_anonymous(sim::kDataBase, data_size, hal::kPageRead | hal::kPageWrite, tandem::kMapPrivate)
           .is_error())
     hal::panic("fuzz init: cannot map the data region");
   hal::UserFrame frame{};
   frame.rip = entry;
-  frame.rsp = sim::kDataBase + sim::kDataSize - 64;
+  frame.rsp = sim::kDataBase + data_size - 64;
   frame.rdi = threads;
   frame.rsi = iterations;
   frame.rdx = sim::kDataBase;
-  frame.rcx = sim::kDataSize;
+  frame.rcx = data_size;
   if (kernel.spawn_user(space, frame).is_error()) hal::panic("fuzz init: cannot start PID 1");
 }
 

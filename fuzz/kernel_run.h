@@ -34,8 +34,10 @@ struct KernelRun {
 sim::RunResult run_kernel(const KernelRun& run);
 
 // What sim::run_one's init does for a scenario: PID 1 in a fresh address space with the data
-// region mapped at sim::kDataBase, entering `entry` with rdi = threads, rsi = iterations,
-// rdx = data base and rcx = data size. Panics (a crash) when the kernel cannot do it.
-void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64_t iterations);
+// region mapped at sim::kDataBase (data_size bytes, sim::kDataSize as scenarios have it),
+// entering `entry` with rdi = threads, rsi = iterations, rdx = data base and rcx = data size.
+// Panics (a crash) when the kernel cannot do it.
+void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64_t iterations,
+                uint64_t data_size = sim::kDataSize);
 
 }  // namespace fuzz
