@@ -246,12 +246,82 @@ void blocking_table(User& u) {
   exit_group(u, 0);
 }
 
+// Signals interrupt blocked pipe reads and polls (signal(7)): a read without SA_RESTART
+// returns EINTR, with SA_RESTART it is restarted and returns the data written later; poll
+// returns EINTR after a handler whatever SA_RESTART says.
+// words at kShared: 0 reader phase, 4 handler runs, 8 results (3 x 8 bytes from +16), 48 reader tid
+constexpr uint64_t kSigusr1 = 10, kSaSiginfo = 4, kSaRestorer = 0x04000000, kSaRestart = 0x10000000;
+constexpr uint64_t kRtSigaction = 13, kTgkill = 234;
+
+void counting_handler(User& h) { h.fetch_add32(kShared + 4, 1); }
+const uint64_t kCountingHandler = register_entry("test.ipc.handler", counting_handler);
+const uint64_t kIpcRestorer = register_entry("test.ipc.restorer", [](User& u) { u.fail("the restorer ran as a thread"); });
+
+void signalled_reader(User& u) {
+  const uint32_t r = u.load32(kFds);
+  u.store64(kShared + 48, static_cast<uint64_t>(u.syscall(nr::kGettid)));
+  u.store32(kShared, 1);
+  u.store64(kShared + 16, static_cast<uint64_t>(u.syscall(sys::kRead, r, kBuf + 512, 8)));
+  u.store32(kShared, 2);
+  u.store64(kShared + 24, static_cast<uint64_t>(u.syscall(sys::kRead, r, kBuf + 512, 8)));
+  u.store32(kShared, 3);
+  u.store32(kEvents + 512, r);
+  u.store32(kEvents + 516, 1);  // POLLIN
+  u.store64(kShared + 32, static_cast<uint64_t>(u.syscall(sys::kPoll, kEvents + 512, 1, static_cast<uint64_t>(-1))));
+  u.store32(kShared, 4);
+}
+const uint64_t kSignalledReader = register_entry("test.ipc.signalled", signalled_reader);
+
+void set_handler(User& u, bool restart) {
+  const uint64_t act = kSpec + 128;
+  u.store64(act, kCountingHandler);
+  u.store64(act + 8, kSaSiginfo | kSaRestorer | (restart ? kSaRestart : 0));
+  u.store64(act + 16, kIpcRestorer);
+  u.store64(act + 24, 0);
+  if (u.syscall(kRtSigaction, kSigusr1, act, 0, 8) != 0) u.fail("rt_sigaction failed");
+}
+
+void signal_table(User& u) {
+  check(u, "pipe2", u.syscall(sys::kPipe2, kFds, 0), 0);
+  const uint32_t w = u.load32(kFds + 4);
+  const uint64_t pid = static_cast<uint64_t>(u.syscall(nr::kGetpid));
+  set_handler(u, false);
+  u.store32(kShared, 0);
+  u.store32(kShared + 4, 0);
+  spawn(u, kSignalledReader, 0, slot_at(kSlots, 0));
+  while (u.load32(kShared) != 1) yield(u);
+  const uint64_t tid = u.load64(kShared + 48);
+  sleep_ms(u, 3);
+  check(u, "tgkill the blocked reader", u.syscall(kTgkill, pid, tid, kSigusr1), 0);
+  while (u.load32(kShared) != 2) yield(u);
+  check(u, "a read interrupted without SA_RESTART", static_cast<int64_t>(u.load64(kShared + 16)), -EINTR);
+  set_handler(u, true);
+  sleep_ms(u, 3);
+  check(u, "tgkill it again", u.syscall(kTgkill, pid, tid, kSigusr1), 0);
+  while (u.load32(kShared + 4) != 2) yield(u);
+  sleep_ms(u, 3);
+  check(u, "the restarted read is still blocked", u.load32(kShared), 2);
+  u.store64(kBuf, 0x636261);  // "abc"
+  check(u, "write 3", u.syscall(sys::kWrite, w, kBuf, 3), 3);
+  while (u.load32(kShared) != 3) yield(u);
+  check(u, "the restarted read got the bytes", static_cast<int64_t>(u.load64(kShared + 24)), 3);
+  sleep_ms(u, 3);
+  check(u, "tgkill the poller", u.syscall(kTgkill, pid, tid, kSigusr1), 0);
+  while (u.load32(kShared) != 4) yield(u);
+  check(u, "poll after a handler (SA_RESTART or not)", static_cast<int64_t>(u.load64(kShared + 32)), -EINTR);
+  check(u, "three handler runs", u.load32(kShared + 4), 3);
+  join(u, slot_at(kSlots, 0));
+  exit_group(u, 0);
+}
+
 const char* any(uint32_t, uint32_t) { return nullptr; }
 
 struct Registrar {
   Registrar() {
     register_scenario({"test-ipc-table", "eventfd, timerfd, poll, select and epoll semantics, one thread",
                        register_entry("test.ipc.table", ipc_table), any});
+    register_scenario({"test-ipc-signals", "signals interrupt blocked pipe reads (EINTR, SA_RESTART) and poll",
+                       register_entry("test.ipc.signals", signal_table), any});
     register_scenario({"test-ipc-blocking", "blocking pipe reads and epoll_wait woken across CPUs",
                        register_entry("test.ipc.blocking", blocking_table), any});
   }
@@ -278,6 +348,15 @@ TEST(IpcSemantics, BlockedReadersWakeAcrossCpus) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
       const RunResult r = run("test-ipc-blocking", 1 + static_cast<uint32_t>(seed % 4), seed, k);
+      EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
+    }
+  }
+}
+
+TEST(IpcSemantics, SignalsInterruptBlockedReadsAndPolls) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
+      const RunResult r = run("test-ipc-signals", 1 + static_cast<uint32_t>(seed % 3), seed, k);
       EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
     }
   }
