@@ -179,6 +179,11 @@ struct PerCpu {
   volatile u32 tlb_pending;   // a shootdown asks this CPU to flush (tlb.cpp)
   volatile u64 active_pml4;   // physical address of the loaded user page table, 0 for none
   volatile u64 last_tick_ns;  // the watchdog's heartbeat: last timer interrupt (watchdog.cpp)
+  // Bumped by this CPU at context switches, system calls and idle halts; the watchdog's timer
+  // check remembers when it last changed (soft lockups).
+  volatile u32 progress;
+  u32 progress_seen;
+  u64 progress_seen_ns;
 };
 extern PerCpu g_cpus[kMaxCpus];
 extern u32 g_cpu_count;
@@ -282,10 +287,18 @@ void watchdog_init(const char* cmdline);  // reads watchdog=SECONDS (0 disables;
 void watchdog_arm();                      // every CPU is online: start checking
 void watchdog_heartbeat();                // from the timer interrupt
 void watchdog_check();                    // from the timer interrupt and spin loops
+// From the timer interrupt: a CPU that ticks but stays in the kernel without a context switch,
+// a system call, user mode or an idle halt for twice the timeout is in a soft lockup.
+void watchdog_soft_check(bool from_user, u64 rip);
+inline void note_progress() {
+  PerCpu* cpu = this_cpu();
+  cpu->progress = cpu->progress + 1;  // only this CPU writes it
+}
 u64 watchdog_clamp_deadline(u64 deadline_ns);  // the LAPIC deadline, at most one tick ahead
 // `watchdog-test` on the command line: no kernel runs; the last CPU spins with interrupts off
 // (raw pause, or cpu_relax on a single CPU, which must then notice itself) and the others idle.
 extern bool g_watchdog_test;
+extern bool g_watchdog_test_soft;  // `watchdog-test=soft`: the CPU spins with interrupts enabled
 [[noreturn]] void watchdog_test_cpu();
 
 // Context internals (context.cpp) that traps.cpp and cpu.cpp need.

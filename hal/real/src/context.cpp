@@ -185,6 +185,7 @@ void context_switch(Context* from, Context* to) {
   if (from == to) return;
   IrqFlags flags = irq_save();
   PerCpu* cpu = this_cpu();
+  cpu->progress = cpu->progress + 1;  // the watchdog's sign of life (soft lockups)
   fpu_save(from->m_xsave);
   cpu->current = to;
   cpu->kernel_rsp = to->m_stack_top;

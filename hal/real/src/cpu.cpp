@@ -220,7 +220,10 @@ bool irq_enabled() { return real::read_rflags() & real::kRflagsIf; }
 
 // `sti` delays interrupt recognition by one instruction, so no interrupt can be taken between
 // it and `hlt`: one that is pending wakes the hlt at once, and none can slip in unseen.
-void cpu_idle_wait() { asm volatile("sti; hlt; cli" ::: "memory"); }
+void cpu_idle_wait() {
+  real::note_progress();
+  asm volatile("sti; hlt; cli" ::: "memory");
+}
 
 void cpu_relax() {
   asm volatile("pause" ::: "memory");

@@ -202,7 +202,8 @@ extern "C" [[noreturn]] void hal_real_main(u32 start_info_phys) {
   // Static constructors (core's, if it has any) run last, so they may use any HAL function.
   for (auto** ctor = __init_array_start; ctor != __init_array_end; ++ctor) (*ctor)();
   watchdog_init(g_cmdline);
-  if (has_word(g_cmdline, "watchdog-test")) {
+  g_watchdog_test_soft = has_word(g_cmdline, "watchdog-test=soft");
+  if (has_word(g_cmdline, "watchdog-test") || g_watchdog_test_soft) {
     g_watchdog_test = true;
     start_secondary_cpus(nullptr);
     watchdog_test_cpu();

@@ -199,6 +199,7 @@ void device_or_ipi(TrapFrame& f, bool from_user) {
     lapic_eoi();
     watchdog_heartbeat();
     watchdog_check();
+    watchdog_soft_check(from_user, f.rip);
     PerCpu* cpu = this_cpu();
     if (!cpu->timer_deadline || monotonic_ns() < cpu->timer_deadline) {
       timer_interrupt();
@@ -301,6 +302,7 @@ extern "C" void trap_dispatch(TrapFrame* frame) {
 // Called by syscall_entry with the frame at the top of the thread's kernel stack. Returns 0 to
 // leave with SYSRET, 1 to leave with IRETQ; either way with interrupts disabled.
 extern "C" int syscall_dispatch(UserFrame* frame) {
+  note_progress();
   UserFrame& u = *frame;
   u.fs_base = get_fs_base();
   u64 fs_at_entry = u.fs_base;

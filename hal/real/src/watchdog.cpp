@@ -53,6 +53,7 @@ void watchdog_arm() {
   if (g_timeout_ns == 0) return;
   const u64 now = monotonic_ns();
   for (u32 i = 0; i < g_cpu_count; ++i) __atomic_store_n(&g_cpus[i].last_tick_ns, now, __ATOMIC_RELAXED);
+  for (u32 i = 0; i < g_cpu_count; ++i) g_cpus[i].progress_seen_ns = now;  // soft-lockup clocks start now
   __atomic_store_n(&g_armed, 1u, __ATOMIC_RELEASE);
 }
 
@@ -81,6 +82,22 @@ void watchdog_check() {
   }
 }
 
+void watchdog_soft_check(bool from_user, u64 rip) {
+  PerCpu* cpu = this_cpu();
+  const u64 now = monotonic_ns();
+  if (from_user || cpu->progress != cpu->progress_seen || !__atomic_load_n(&g_armed, __ATOMIC_ACQUIRE)) {
+    cpu->progress_seen = cpu->progress;
+    cpu->progress_seen_ns = now;
+    return;
+  }
+  if (g_timeout_ns == 0 || panicking() || now - cpu->progress_seen_ns <= 2 * g_timeout_ns) return;
+  if (__atomic_exchange_n(&g_fired, 1u, __ATOMIC_ACQ_REL)) return;
+  klog("watchdog: cpu %u made no progress for %lu ms (in the kernel with interrupts enabled: no context switch, "
+       "system call, user mode or idle): soft lockup at rip %lx",
+       cpu->id, static_cast<unsigned long>((now - cpu->progress_seen_ns) / 1'000'000), rip);
+  panic("watchdog: a CPU is stuck in the kernel");
+}
+
 void spin_hook() {
   tlb_service();
   if (!__atomic_load_n(&g_armed, __ATOMIC_RELAXED)) return;
@@ -88,9 +105,17 @@ void spin_hook() {
 }
 
 bool g_watchdog_test = false;
+bool g_watchdog_test_soft = false;
 
 void watchdog_test_cpu() {
   const u32 me = cpu_id();
+  if (me + 1 == g_cpu_count && g_watchdog_test_soft) {
+    // A kernel loop with interrupts on: its own timer interrupt must notice.
+    timer_set_deadline(0);
+    klog("watchdog-test: cpu %u spins with interrupts enabled", me);
+    irq_enable();
+    for (;;) asm volatile("pause" ::: "memory");
+  }
   if (me + 1 == g_cpu_count) {
     irq_disable();
     klog("watchdog-test: cpu %u spins with interrupts disabled", me);
