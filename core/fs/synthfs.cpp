@@ -379,29 +379,47 @@ class SynthNode final : public Vnode {
       ++*cookie;
       return true;
     }
-    // Cookie: (table index << 8 | instance) + 2. Per-CPU entries expand to one per CPU; the
-    // per-process directory is not listed (only reachable by name and through "self").
+    // Cookie: (table index << 32 | instance) + 2. Per-CPU entries expand to one per CPU and
+    // the per-process directory to one per live process (instance: the next pid to list).
     u64 position = *cookie - 2;
-    for (u32 i = static_cast<u32>(position >> 8); i < sfs()->count; ++i) {
+    for (u32 i = static_cast<u32>(position >> 32); i < sfs()->count; ++i) {
       const SynthNodeSpec& s = sfs()->table[i];
-      const u32 instance = i == (position >> 8) ? static_cast<u32>(position & 0xff) : 0;
-      if (s.parent != m_index || s.param == Param::Pid) continue;
+      const u32 instance = i == (position >> 32) ? static_cast<u32>(position & 0xffffffff) : 0;
+      if (s.parent != m_index) continue;
       u32 param = m_param;
       if (s.param == Param::Cpu) {
         if (instance >= kernel().config().cpu_count) continue;
         param = instance;
         format(entry->name, sizeof(entry->name), "cpu%u", instance);
+      } else if (s.param == Param::Pid) {
+        const u32 pid = next_pid(instance);
+        if (pid == 0) continue;
+        entry->ino = ino_for(sfs(), static_cast<u16>(i), pid);
+        entry->type = 4;
+        format(entry->name, sizeof(entry->name), "%u", pid);
+        *cookie = ((static_cast<u64>(i) << 32) | (pid + 1u)) + 2;
+        return true;
       } else {
         if (instance > 0) continue;
         format(entry->name, sizeof(entry->name), "%s", s.name);
       }
       entry->ino = ino_for(sfs(), static_cast<u16>(i), param);
       entry->type = static_cast<u8>((s.mode & kIfMt) >> 12);
-      *cookie = ((static_cast<u64>(i) << 8) | (instance + 1)) + 2;
+      *cookie = ((static_cast<u64>(i) << 32) | (instance + 1u)) + 2;
       return true;
     }
-    *cookie = (static_cast<u64>(sfs()->count) << 8) + 2;
+    *cookie = (static_cast<u64>(sfs()->count) << 32) + 2;
     return false;
+  }
+
+  // The smallest pid >= `from` of a live (not zombie) process, 0 when none.
+  u32 next_pid(u32 from) {
+    u32 best = 0;
+    SpinLockGuard guard(kernel().process_tree_lock());
+    kernel().for_each_process([&](Process* p) {
+      if (!p->zombie && p->pid >= from && (best == 0 || p->pid < best)) best = p->pid;
+    });
+    return best;
   }
 
   Result<usize> read(u64 offset, const IoBuffer& out, usize length) override {

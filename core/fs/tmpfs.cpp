@@ -242,9 +242,23 @@ class TmpNode final : public Vnode {
 
   Result<usize> write(u64 offset, const IoBuffer& in, usize length) override {
     if (is_directory()) return Errno::kEISDIR;
+    SpinLockGuard guard(tfs()->lock);
+    return write_locked(offset, in, length);
+  }
+
+  Result<usize> append(const IoBuffer& in, usize length, u64* end) override {
+    if (is_directory()) return Errno::kEISDIR;
+    // The end is read under the same lock as the write: two appenders never overlap.
+    SpinLockGuard guard(tfs()->lock);
+    const u64 at = m_size;
+    const usize done = TRY(write_locked(at, in, length));
+    *end = at + done;
+    return done;
+  }
+
+  Result<usize> write_locked(u64 offset, const IoBuffer& in, usize length) {
     if (offset >= kMaxFileSize) return Errno::kEFBIG;
     length = min<u64>(length, kMaxFileSize - offset);
-    SpinLockGuard guard(tfs()->lock);
     usize done = 0;
     while (done < length) {
       const u64 at = offset + done;

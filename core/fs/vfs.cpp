@@ -60,8 +60,13 @@ Result<usize> File::read(const IoBuffer& out, usize length, u64* offset) {
 Result<usize> File::write(const IoBuffer& in, usize length, u64* offset) {
   if (m_vnode == nullptr) return Errno::kEINVAL;
   u64 at = offset != nullptr ? *offset : 0;
-  // O_APPEND: every write goes to the current end, whatever the offset says.
-  if ((flags() & oflag::kAppend) != 0 && m_vnode->is_regular()) at = m_vnode->size();
+  // O_APPEND: every write goes to the end as it is then, whatever the offset says.
+  if ((flags() & oflag::kAppend) != 0 && m_vnode->is_regular()) {
+    u64 end = 0;
+    const usize done = TRY(m_vnode->append(in, length, &end));
+    if (offset != nullptr) *offset = end;
+    return done;
+  }
   const usize done = TRY(m_vnode->write(at, in, length));
   if (offset != nullptr) *offset = at + done;
   return done;

@@ -153,6 +153,14 @@ class Vnode {
   // Data.
   virtual Result<usize> read(u64 offset, const IoBuffer& out, usize length) { return Errno::kEINVAL; }
   virtual Result<usize> write(u64 offset, const IoBuffer& in, usize length) { return Errno::kEINVAL; }
+  // O_APPEND: writes at the end as it is when the write happens, atomically with respect to
+  // other appenders of the same file; *end receives the offset after the write.
+  virtual Result<usize> append(const IoBuffer& in, usize length, u64* end) {
+    const u64 at = size();
+    const usize done = TRY(write(at, in, length));
+    *end = at + done;
+    return done;
+  }
   virtual Result<void> truncate(u64 size) { return refuse(); }
   // utimensat: the modification time (tandem keeps one time for atime, mtime and ctime).
   virtual Result<void> set_mtime(u64 ns) {

@@ -106,25 +106,33 @@ Result<i64> do_open(SyscallArgs& args, i32 dirfd, u64 path_address, u32 flags, u
   const bool wants_write = (flags & oflag::kPath) == 0 && (access == oflag::kWrOnly || access == oflag::kRdWr);
 
   Vnode* vnode = nullptr;
-  const bool follow = (flags & oflag::kNoFollow) == 0 && !((flags & oflag::kCreat) && (flags & oflag::kExcl));
-  auto found = vfs->resolve(start.start(), path.data(), follow, canonical.data());
-  if (found.ok()) {
-    vnode = found.value();
-    if ((flags & oflag::kCreat) && (flags & oflag::kExcl)) {
-      vnode->release();
-      return Errno::kEEXIST;
+  const bool exclusive = (flags & oflag::kCreat) && (flags & oflag::kExcl);
+  const bool follow = (flags & oflag::kNoFollow) == 0 && !exclusive;
+  // O_CREAT without O_EXCL opens what is there: when another process creates the name between
+  // our lookup and our create (EEXIST), look it up again, as Linux's atomic open does.
+  for (u32 attempt = 0; vnode == nullptr; ++attempt) {
+    auto found = vfs->resolve(start.start(), path.data(), follow, canonical.data());
+    if (found.ok()) {
+      vnode = found.value();
+      if (exclusive) {
+        vnode->release();
+        return Errno::kEEXIST;
+      }
+    } else if (found.error() == Errno::kENOENT && (flags & oflag::kCreat) && (flags & oflag::kDirectory) == 0) {
+      ParentLookup parent;
+      TRY(vfs->resolve_parent(start.start(), path.data(), &parent, canonical.data()));
+      VnodeRef dir{parent.dir};
+      if (parent.is_dot || parent.trailing_slash) return Errno::kEISDIR;
+      auto created = dir->create(parent.name, parent.length, kIfReg | (mode & ~files->umask() & 07777));
+      if (created.is_error()) {
+        if (created.error() != Errno::kEEXIST || exclusive || attempt >= 8) return created.error();
+        continue;
+      }
+      vnode = created.value();
+      // canonical holds the parent; the file's own path is not needed (not a directory).
+    } else {
+      return found.error();
     }
-  } else if (found.error() == Errno::kENOENT && (flags & oflag::kCreat) && (flags & oflag::kDirectory) == 0) {
-    ParentLookup parent;
-    TRY(vfs->resolve_parent(start.start(), path.data(), &parent, canonical.data()));
-    VnodeRef dir{parent.dir};
-    if (parent.is_dot || parent.trailing_slash) return Errno::kEISDIR;
-    auto created = dir->create(parent.name, parent.length, kIfReg | (mode & ~files->umask() & 07777));
-    if (created.is_error()) return created.error();
-    vnode = created.value();
-    // canonical holds the parent; the file's own path is not needed (not a directory).
-  } else {
-    return found.error();
   }
   VnodeRef held{vnode};
   if (vnode->is_symlink() && (flags & oflag::kPath) == 0) return Errno::kELOOP;  // O_NOFOLLOW

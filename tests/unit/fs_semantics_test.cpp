@@ -140,6 +140,7 @@ void fs_table(User& u) {
   check(u, "close", u.syscall(sys::kClose, 3), 0);
   check(u, "O_APPEND", open_path(u, "/tmp/f", kOWronly | kOAppend), 3);
   check(u, "append", write_text(u, 3, "!"), 1);
+  check(u, "O_APPEND moves the offset to the end", u.syscall(sys::kLseek, 3, 0, 1), 6);
   check(u, "ftruncate to 3", u.syscall(sys::kFtruncate, 3, 3), 0);
   check(u, "close", u.syscall(sys::kClose, 3), 0);
   expect_text(u, "after append and truncate", slurp(u, "/tmp/f"), "hel");
@@ -202,6 +203,8 @@ void fs_table(User& u) {
   // Listings and the synthetic file systems.
   expect_text(u, "ls /", list(u, "/"), ". .. tmp dev proc sys ");
   expect_text(u, "ls /dev", list(u, "/dev"), ". .. null zero full random urandom tty console ");
+  expect_text(u, "ls /proc (PID 1 listed)", list(u, "/proc"), ". .. self 1 cpuinfo meminfo stat sys mounts ");
+  expect_text(u, "ls /proc/1", list(u, "/proc/1"), ". .. exe cwd maps mountinfo stat mounts ");
   expect_text(u, "cpu online", slurp(u, "/sys/devices/system/cpu/online"), "0-1\n");
   expect_text(u, "cpu1 core id", slurp(u, "/sys/devices/system/cpu/cpu1/topology/core_id"), "1\n");
   check(u, "a CPU that does not exist", open_path(u, "/sys/devices/system/cpu/cpu2/online", 0), -ENOENT);
