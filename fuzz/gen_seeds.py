@@ -21,7 +21,8 @@ def op(sel, thread, *rest):
 
 # selectors (see take_op): 0 yield, 1 nanosleep, 2 getpid, 3 gettid, 4 clone, 6 exit, 7 gettimeofday,
 # 8 set_tid_address, 9 clock_gettime, 11 clock_getres, 12 clock_nanosleep, 13 exit_group,
-# 14 futex wait, 17 futex wake, 19 requeue, 20 wake_op, 21 futex any, 22 store/add, 23 ENOSYS
+# 14 futex wait, 17 futex wake, 19 requeue, 20 wake_op, 21 futex any, 22 store/add, 23 ENOSYS,
+# 24-27 any other implemented syscall (generic, resource arguments)
 simple = op(2, 0) + op(3, 0) + op(0, 0) + op(9, 0, 1, T, 0, T)  # getpid gettid yield clock_gettime
 write("syscall_seq", "basic", shape(1, 1) + [0] + simple)
 # futex wait on word 0 in thread 1 (bitset=0, private=1; word 0; value current; 1 ms timeout),
@@ -41,6 +42,10 @@ write("syscall_seq", "tidaddr-exit", shape(2, 2) + [0] + op(8, 1, 3, T) + op(6, 
 write("syscall_seq", "requeue", shape(3, 4) + [0] + wait + op(14, 2, 0, 1, 4, T, 4, T, 200, T, 1, T)
       + op(19, 0, 1, 1, 0, T, 1, T, 0, T, 2, T, 4, T, 0, T) + op(20, 3, 1, 4, T, 1, T, 1, T, 0, T, 1, 1, 2, 3, 1, T))
 # unimplemented numbers and hostile pointers
+# generic ops: the selector's next byte picks an implemented number (index into the kernel's table,
+# modulo its size), then six resource arguments (kind byte, two payload bytes): fd 1, data, size 16.
+write("syscall_seq", "generic", shape(2, 2) + [0] + op(24, 0, 1, 0x08, 1, 0, 0x18, 0, 0, 0x28, 16, 0, T, 0, 0, T, 0, 0, T, 0, 0)
+      + op(25, 1, 7, 0x20, 3, 0, 0x08, 1, 0, 0x28, 64, 0, T, 0, 0, T, 0, 0, T, 0, 0) + op(2, 0))
 write("syscall_seq", "enosys", shape(1, 1) + [0] + op(23, 0, 3, 1, 0, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
       + op(9, 0, 1, T, 7, 1, 8, 0, 0) + op(7, 0, 7, 1, 13, 0, 0, 7, 2, 1, 0, 0))
 
