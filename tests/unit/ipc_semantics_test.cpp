@@ -314,6 +314,56 @@ void signal_table(User& u) {
   exit_group(u, 0);
 }
 
+// fork shares open files: a pipe between parent and child ends in EOF once both writers are
+// gone, an offset moves for both (fork(2): "the child inherits copies of the parent's set of
+// open file descriptors ... refer to the same open file descriptions"), close-on-exec bits are
+// inherited.
+constexpr uint64_t kFork = 57, kWait4 = 61, kLseek = 8, kFcntl = 72;
+
+void fork_child(User& u) {
+  if (u.start().rax != 0) u.fail("fork child: fork returned %llu", static_cast<unsigned long long>(u.start().rax));
+  const uint32_t r = u.load32(kFds), w = u.load32(kFds + 4), f = u.load32(kFds + 8);
+  if (u.syscall(kFcntl, w, 1) != 1) u.fail("fork child: the close-on-exec bit was not inherited");
+  if (u.syscall(sys::kClose, r) != 0) u.fail("fork child: close of the read end failed");
+  u.store64(kBuf + 1024, 0x6867666564636261ull);  // "abcdefgh"
+  for (int i = 0; i < 100; ++i) {
+    if (u.syscall(sys::kWrite, w, kBuf + 1024, 8) != 8) u.fail("fork child: write %d failed", i);
+  }
+  if (u.syscall(sys::kWrite, f, kBuf + 1024, 2) != 2) u.fail("fork child: file write failed");
+  exit_group(u, 7);
+}
+const uint64_t kForkChild = register_entry("test.ipc.fork-child", fork_child);
+
+void fork_table(User& u) {
+  check(u, "pipe2 O_CLOEXEC", u.syscall(sys::kPipe2, kFds, 02000000), 0);
+  const uint32_t r = u.load32(kFds), w = u.load32(kFds + 4);
+  u.store64(kStr, 0x662f706d742f);  // "/tmp/f"
+  const int64_t f = u.syscall(sys::kOpen, kStr, kOCreat | kORdwr, 0600);
+  check(u, "open /tmp/f", f, 5);
+  u.store32(kFds + 8, static_cast<uint32_t>(f));
+  const int64_t pid = u.syscall_at(kForkChild, kFork);
+  if (pid <= 1) u.fail("fork returned %lld", static_cast<long long>(pid));
+  check(u, "the parent closes its write end", u.syscall(sys::kClose, w), 0);
+  int64_t total = 0;
+  for (;;) {
+    const int64_t n = u.syscall(sys::kRead, r, kBuf, 300);
+    if (n < 0) u.fail("read failed with %lld", static_cast<long long>(n));
+    if (n == 0) break;
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t byte = static_cast<uint8_t>(u.load32(kBuf + (i & ~3ll)) >> (8 * (i & 3)));
+      if (byte != static_cast<uint8_t>('a' + (total + i) % 8)) u.fail("byte %lld is wrong", static_cast<long long>(total + i));
+    }
+    total += n;
+  }
+  check(u, "every byte the child wrote, then EOF", total, 800);
+  check(u, "wait4", u.syscall(kWait4, static_cast<uint64_t>(pid), kBuf + 2048, 0, 0), pid);
+  check(u, "the child's status", u.load32(kBuf + 2048), 7u << 8);
+  check(u, "the child's write moved the shared offset", u.syscall(kLseek, 5, 0, 1), 2);
+  check(u, "close", u.syscall(sys::kClose, r), 0);
+  check(u, "close", u.syscall(sys::kClose, 5), 0);
+  exit_group(u, 0);
+}
+
 const char* any(uint32_t, uint32_t) { return nullptr; }
 
 struct Registrar {
@@ -322,6 +372,8 @@ struct Registrar {
                        register_entry("test.ipc.table", ipc_table), any});
     register_scenario({"test-ipc-signals", "signals interrupt blocked pipe reads (EINTR, SA_RESTART) and poll",
                        register_entry("test.ipc.signals", signal_table), any});
+    register_scenario({"test-ipc-fork", "a pipe and a file shared across fork",
+                       register_entry("test.ipc.fork", fork_table), any});
     register_scenario({"test-ipc-blocking", "blocking pipe reads and epoll_wait woken across CPUs",
                        register_entry("test.ipc.blocking", blocking_table), any});
   }
@@ -348,6 +400,15 @@ TEST(IpcSemantics, BlockedReadersWakeAcrossCpus) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
       const RunResult r = run("test-ipc-blocking", 1 + static_cast<uint32_t>(seed % 4), seed, k);
+      EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
+    }
+  }
+}
+
+TEST(IpcSemantics, PipesAndOffsetsAreSharedAcrossFork) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
+      const RunResult r = run("test-ipc-fork", 1 + static_cast<uint32_t>(seed % 3), seed, k);
       EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
     }
   }
