@@ -228,6 +228,11 @@ class File {
   virtual const void* kind() const { return nullptr; }
   virtual bool pollable() { return m_vnode != nullptr && m_vnode->pollable(); }
 
+  // Serializes read, write and lseek on a regular file's position, as Linux's f_pos_lock does
+  // for files shared across threads or fork: two writers through one description never write
+  // at the same offset. Ranked below the file systems' locks, which the I/O takes inside it.
+  SpinLock& position_lock() { return m_position_lock; }
+
   // The position for read/write/lseek of seekable files.
   u64 offset() const { return m_offset.load(MemoryOrder::Relaxed); }
   void set_offset(u64 offset) { m_offset.store(offset, MemoryOrder::Relaxed); }
@@ -256,6 +261,7 @@ class File {
   Vnode* m_vnode;
   Atomic<u32> m_flags;
   Atomic<u64> m_offset{0};
+  SpinLock m_position_lock{LockRank::Process};
   char* m_path = nullptr;
 };
 

@@ -25,10 +25,21 @@ Result<i64> do_read(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 lengt
     return static_cast<i64>(TRY(file->read(buffer, length, &at)));
   }
   if (file->seekable()) {
+    // Regular files never block in read, so their position lock may be a spin lock.
+    const bool regular = file->vnode()->is_regular();
+    hal::IrqFlags flags = 0;
+    if (regular) {
+      flags = hal::irq_save();
+      file->position_lock().acquire();
+    }
     u64 at = file->offset();
-    const usize done = TRY(file->read(buffer, length, &at));
-    file->set_offset(at);
-    return static_cast<i64>(done);
+    auto done = file->read(buffer, length, &at);
+    if (done.ok()) file->set_offset(at);
+    if (regular) {
+      file->position_lock().release();
+      hal::irq_restore(flags);
+    }
+    return static_cast<i64>(TRY(done));
   }
   return static_cast<i64>(TRY(file->read(buffer, length, nullptr)));
 }
@@ -43,10 +54,20 @@ Result<i64> do_write(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 leng
     return static_cast<i64>(TRY(file->write(buffer, length, &at)));
   }
   if (file->seekable()) {
+    const bool regular = file->vnode()->is_regular();
+    hal::IrqFlags flags = 0;
+    if (regular) {
+      flags = hal::irq_save();
+      file->position_lock().acquire();
+    }
     u64 at = file->offset();
-    const usize done = TRY(file->write(buffer, length, &at));
-    file->set_offset(at);
-    return static_cast<i64>(done);
+    auto done = file->write(buffer, length, &at);
+    if (done.ok()) file->set_offset(at);
+    if (regular) {
+      file->position_lock().release();
+      hal::irq_restore(flags);
+    }
+    return static_cast<i64>(TRY(done));
   }
   return static_cast<i64>(TRY(file->write(buffer, length, nullptr)));
 }
@@ -336,13 +357,11 @@ Result<i64> sys_lseek(SyscallArgs& args) {
   FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
   if (!file->seekable()) return Errno::kESPIPE;
   const i64 offset = static_cast<i64>(args.arg[1]);
-  i64 base;
-  switch (args.arg[2]) {
-    case kSeekSet: base = 0; break;
-    case kSeekCur: base = static_cast<i64>(file->offset()); break;
-    case kSeekEnd: base = static_cast<i64>(file->vnode()->size()); break;
-    default: return Errno::kEINVAL;
-  }
+  if (args.arg[2] != kSeekSet && args.arg[2] != kSeekCur && args.arg[2] != kSeekEnd) return Errno::kEINVAL;
+  // The end is read before the position lock: size() takes the file system's lock.
+  const i64 end = args.arg[2] == kSeekEnd ? static_cast<i64>(file->vnode()->size()) : 0;
+  SpinLockGuard guard(file->position_lock());
+  const i64 base = args.arg[2] == kSeekSet ? 0 : args.arg[2] == kSeekCur ? static_cast<i64>(file->offset()) : end;
   const i64 position = base + offset;
   if ((offset > 0 && position < base) || position < 0) return Errno::kEINVAL;
   file->set_offset(static_cast<u64>(position));
