@@ -13,7 +13,8 @@
 #   --accel A    tcg (default) or kvm              --timeout S seconds before giving up (60)
 #   --initrd F   boot this initramfs as is instead of building one
 #   --no-busybox leave Debian's busybox-static out of the initramfs
-#   --gdb        start QEMU's gdb stub (-s -S) and print the gdb command line
+#   --gdb        stop QEMU before the first instruction, its gdb stub on the first free
+#                localhost port from 1234, and print the gdb command that connects
 #
 # The initramfs holds PROGRAM, Debian's busybox-static as /bin/busybox with a link per applet,
 # and a minimal /etc (passwd, group, hostname, hosts). The serial console goes to stdout.
@@ -22,7 +23,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem boot: $*" >&2; exit 2; }
 
 cpus=1
