@@ -306,6 +306,12 @@ class TmpNode final : public Vnode {
     return {};
   }
 
+  Result<void> set_permissions(u32 bits) override {
+    SpinLockGuard guard(tfs()->lock);
+    m_mode = (m_mode & kIfMt) | (bits & 07777);
+    return {};
+  }
+
   Result<void> set_mtime(u64 ns) override {
     SpinLockGuard guard(tfs()->lock);
     m_mtime_ns = ns;

@@ -162,6 +162,9 @@ class Vnode {
     return done;
   }
   virtual Result<void> truncate(u64 size) { return refuse(); }
+  // chmod: the permission bits (07777). Read-only file systems refuse (EROFS); synthetic
+  // ones keep their fixed modes (EPERM), as procfs and sysfs mostly do.
+  virtual Result<void> set_permissions(u32 bits) { return refuse(); }
   // utimensat: the modification time (tandem keeps one time for atime, mtime and ctime).
   virtual Result<void> set_mtime(u64 ns) {
     if (m_fs->read_only) return Errno::kEROFS;

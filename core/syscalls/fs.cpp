@@ -828,6 +828,129 @@ Result<i64> sys_utimensat(SyscallArgs& args) {
   return 0;
 }
 
+// ---- data integrity, advice and locks: tmpfs and the initramfs live in memory ----
+
+namespace {
+Result<i64> check_fd(u64 fd) {
+  FileRef file = TRY(get_file(static_cast<i32>(fd)));
+  return 0;
+}
+}  // namespace
+
+Result<i64> sys_fsync(SyscallArgs& args) { return check_fd(args.arg[0]); }
+Result<i64> sys_fdatasync(SyscallArgs& args) { return check_fd(args.arg[0]); }
+Result<i64> sys_syncfs(SyscallArgs& args) { return check_fd(args.arg[0]); }
+Result<i64> sys_sync(SyscallArgs&) { return 0; }
+
+Result<i64> sys_fadvise64(SyscallArgs& args) {
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  if (!file->seekable()) return Errno::kESPIPE;
+  if (args.arg[3] > 5) return Errno::kEINVAL;  // POSIX_FADV_NORMAL .. NOREUSE
+  if (static_cast<i64>(args.arg[2]) < 0) return Errno::kEINVAL;
+  return 0;
+}
+
+Result<i64> sys_flock(SyscallArgs& args) {
+  // Advisory whole-file locks. LOCK_SH 1, LOCK_EX 2, LOCK_UN 8, LOCK_NB 4. tandem grants every
+  // request: nothing yet runs two programs that contend for one lock (a known gap).
+  constexpr u64 kSh = 1, kEx = 2, kNb = 4, kUn = 8;
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  const u64 op = args.arg[1] & ~kNb;
+  if (op != kSh && op != kEx && op != kUn) return Errno::kEINVAL;
+  return 0;
+}
+
+namespace {
+Result<i64> do_chmod(SyscallArgs& args, i32 dirfd, u64 path_address, u32 mode, u32 flags) {
+  if ((flags & ~(kAtSymlinkNofollow | kAtEmptyPath)) != 0) return Errno::kEINVAL;
+  // fchmodat refuses AT_SYMLINK_NOFOLLOW on Linux before 6.6 (symlinks have no mode).
+  if (flags & kAtSymlinkNofollow) return Errno::kEOPNOTSUPP;
+  PathBuffer path(args.kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(path_address, path.data(), (flags & kAtEmptyPath) != 0));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  Vnode* vnode;
+  if (path.data()[0] == 0) {
+    FileRef file = TRY(get_file(dirfd));
+    if (file->vnode() == nullptr) return Errno::kEINVAL;
+    vnode = file->vnode();
+    vnode->retain();
+  } else {
+    AtStart start = TRY(at_start(dirfd, path.data()));
+    vnode = TRY(vfs->resolve(start.start(), path.data(), true));
+  }
+  VnodeRef held{vnode};
+  TRY(vnode->set_permissions(mode & 07777));
+  return 0;
+}
+}  // namespace
+
+Result<i64> sys_chmod(SyscallArgs& args) { return do_chmod(args, kAtFdCwd, args.arg[0], static_cast<u32>(args.arg[1]), 0); }
+Result<i64> sys_fchmodat(SyscallArgs& args) {
+  return do_chmod(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<u32>(args.arg[2]), 0);
+}
+Result<i64> sys_fchmod(SyscallArgs& args) {
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  if (file->vnode() == nullptr) return Errno::kEINVAL;  // pipes and event files have no inode mode to set here
+  TRY(file->vnode()->set_permissions(static_cast<u32>(args.arg[1]) & 07777));
+  return 0;
+}
+
+namespace {
+// Linux's struct statfs on x86-64 and the magic numbers of the file systems tandem mounts.
+struct KernelStatfs {
+  i64 f_type, f_bsize;
+  u64 f_blocks, f_bfree, f_bavail, f_files, f_ffree;
+  i32 f_fsid[2];
+  i64 f_namelen, f_frsize, f_flags;
+  i64 f_spare[4];
+};
+static_assert(sizeof(KernelStatfs) == 120);
+
+KernelStatfs statfs_of(const FileSystem* fs) {
+  KernelStatfs st{};
+  const char* type = fs->type_name;
+  auto is = [&](const char* name) {
+    const usize n = string_length(name);
+    return string_length(type) == n && compare_bytes(type, name, n) == 0;
+  };
+  st.f_type = is("proc") ? 0x9fa0 : is("sysfs") ? 0x62656572 : is("rootfs") ? 0x858458f6 : 0x01021994;
+  st.f_bsize = 4096;
+  st.f_frsize = 4096;
+  st.f_namelen = kNameMax;
+  st.f_fsid[0] = static_cast<i32>(fs->device);
+  st.f_flags = fs->read_only ? 1 : 0;  // ST_RDONLY
+  return st;
+}
+}  // namespace
+
+Result<i64> sys_statfs(SyscallArgs& args) {
+  PathBuffer path(args.kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(args.arg[0], path.data()));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  AtStart start = TRY(at_start(kAtFdCwd, path.data()));
+  Vnode* vnode = TRY(vfs->resolve(start.start(), path.data(), true));
+  VnodeRef held{vnode};
+  TRY(copy_to_user(UserPtr<KernelStatfs>(args.arg[1]), statfs_of(vnode->fs())));
+  return 0;
+}
+
+Result<i64> sys_fstatfs(SyscallArgs& args) {
+  FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
+  if (file->vnode() == nullptr) {
+    // Pipes and event files live in kernel-internal file systems (pipefs, anon_inodefs).
+    KernelStatfs st{};
+    st.f_type = 0x50495045;  // PIPEFS_MAGIC
+    st.f_bsize = st.f_frsize = 4096;
+    st.f_namelen = kNameMax;
+    TRY(copy_to_user(UserPtr<KernelStatfs>(args.arg[1]), st));
+    return 0;
+  }
+  TRY(copy_to_user(UserPtr<KernelStatfs>(args.arg[1]), statfs_of(file->vnode()->fs())));
+  return 0;
+}
+
 Result<i64> sys_umask(SyscallArgs& args) {
   FileTable* files = TRY(current_files());
   return files->exchange_umask(static_cast<u32>(args.arg[0]));

@@ -20,6 +20,9 @@
   X(33, dup2) \
   X(40, sendfile) \
   X(72, fcntl) \
+  X(73, flock) \
+  X(74, fsync) \
+  X(75, fdatasync) \
   X(76, truncate) \
   X(77, ftruncate) \
   X(79, getcwd) \
@@ -31,9 +34,15 @@
   X(87, unlink) \
   X(88, symlink) \
   X(89, readlink) \
+  X(90, chmod) \
+  X(91, fchmod) \
   X(95, umask) \
+  X(137, statfs) \
+  X(138, fstatfs) \
+  X(162, sync) \
   X(213, epoll_create) \
   X(217, getdents64) \
+  X(221, fadvise64) \
   X(232, epoll_wait) \
   X(233, epoll_ctl) \
   X(257, openat) \
@@ -43,11 +52,12 @@
   X(264, renameat) \
   X(266, symlinkat) \
   X(267, readlinkat) \
+  X(268, fchmodat) \
   X(269, faccessat) \
   X(270, pselect6) \
   X(271, ppoll) \
+  X(280, utimensat) \
   X(281, epoll_pwait) \
-  X(280, utimensat)         \
   X(283, timerfd_create) \
   X(284, eventfd) \
   X(286, timerfd_settime) \
@@ -56,6 +66,7 @@
   X(291, epoll_create1) \
   X(292, dup3) \
   X(293, pipe2) \
+  X(306, syncfs) \
   X(316, renameat2) \
   X(332, statx) \
   X(436, close_range) \

@@ -145,6 +145,22 @@ void fs_table(User& u) {
   check(u, "close", u.syscall(sys::kClose, 3), 0);
   expect_text(u, "after append and truncate", slurp(u, "/tmp/f"), "hel");
 
+  // Permissions, integrity calls, file system statistics.
+  check(u, "chmod 0600", path_call(u, 90, "/tmp/f", 0600), 0);
+  check(u, "stat after chmod", path_call(u, sys::kStat, "/tmp/f", kStatBuf), 0);
+  check(u, "mode after chmod", u.load32(kStatBuf + 24), 0100600);
+  check(u, "chmod of a missing file", path_call(u, 90, "/tmp/missing", 0700), -ENOENT);
+  check(u, "open for fsync", open_path(u, "/tmp/f", 0), 3);
+  check(u, "fsync", u.syscall(74, 3), 0);
+  check(u, "fsync of a closed fd", u.syscall(74, 9), -EBADF);
+  check(u, "flock LOCK_EX", u.syscall(73, 3, 2), 0);
+  check(u, "flock with a bad op", u.syscall(73, 3, 16), -EINVAL);
+  check(u, "fstatfs", u.syscall(138, 3, kStatBuf), 0);
+  check(u, "tmpfs magic", static_cast<int64_t>(u.load64(kStatBuf)), 0x01021994);
+  check(u, "close", u.syscall(sys::kClose, 3), 0);
+  check(u, "statfs /proc", path_call(u, 137, "/proc", kStatBuf), 0);
+  check(u, "proc magic", static_cast<int64_t>(u.load64(kStatBuf)), 0x9fa0);
+
   // Path resolution errors.
   check(u, "open a missing file", open_path(u, "/tmp/missing", 0), -ENOENT);
   check(u, "a file used as a directory", open_path(u, "/tmp/f/x", 0), -ENOTDIR);
