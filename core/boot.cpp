@@ -164,7 +164,7 @@ void boot_init(Kernel& kernel, void*) {
     space->destroy();
     return no_init("cannot execute the init program");
   }
-  auto process = kernel.spawn_user(space, image.value().frame);
+  auto process = kernel.create_user_process(space, image.value().frame);
   if (process.is_error()) {
     space->destroy();
     return no_init("cannot create PID 1");
@@ -177,6 +177,8 @@ void boot_init(Kernel& kernel, void*) {
   set_exe_path(kernel, p, init_path);
   klog("init: started %s as pid %u (%s, entry %lx)", init_path, p->pid,
        info.value().pie ? "static PIE" : "static", static_cast<unsigned long>(info.value().entry));
+  // Last: from here on PID 1 runs, and may exit and be freed at any moment.
+  kernel.start_user_process(p);
 }
 
 }  // namespace

@@ -165,6 +165,22 @@ Result<Thread*> Kernel::create_user_thread(Process* process, const hal::UserFram
 }
 
 Result<Process*> Kernel::spawn_user(AddressSpace* space, const hal::UserFrame& frame) {
+  Process* process = TRY(create_user_process(space, frame));
+  start_user_process(process);
+  return process;
+}
+
+void Kernel::start_user_process(Process* process) {
+  Thread* first = nullptr;
+  {
+    SpinLockGuard guard(process->lock);
+    first = process->threads.front();
+  }
+  VERIFY(first != nullptr);
+  make_runnable(first);
+}
+
+Result<Process*> Kernel::create_user_process(AddressSpace* space, const hal::UserFrame& frame) {
   // The first program starts with /dev/console open on descriptors 0, 1 and 2.
   FileTable* files = TRY(FileTable::create_with_console(*this));
   auto process_or_error = create_process();
@@ -185,7 +201,6 @@ Result<Process*> Kernel::spawn_user(AddressSpace* space, const hal::UserFrame& f
   }
   Thread* thread = thread_or_error.value();
   process->pid = thread->tid;
-  make_runnable(thread);
   return process;
 }
 

@@ -55,6 +55,11 @@ class Kernel {
   Result<Process*> create_process();
   // Builds a process whose first thread enters user mode with `frame`, and makes it runnable.
   Result<Process*> spawn_user(AddressSpace* space, const hal::UserFrame& frame);
+  // The same in two steps, for a caller that finishes setting the process up (program break,
+  // executable path) before anything of it runs: once started, a process may exit and be freed
+  // at any moment.
+  Result<Process*> create_user_process(AddressSpace* space, const hal::UserFrame& frame);
+  void start_user_process(Process* process);
   // A new thread of `process` that enters user mode with `frame` once made runnable.
   Result<Thread*> create_user_thread(Process* process, const hal::UserFrame& frame);
   Thread* thread_by_tid(u32 tid);
