@@ -127,6 +127,28 @@ class TmpNode final : public Vnode {
     return created.value();
   }
 
+  Result<void> link(const char* name, usize length, Vnode* target_vnode) override {
+    if (!is_directory()) return Errno::kENOTDIR;
+    if (length > kNameMax) return Errno::kENAMETOOLONG;
+    auto* target = static_cast<TmpNode*>(target_vnode);
+    auto* entry = static_cast<TmpEntry*>(heap().allocate(sizeof(TmpEntry)));
+    if (entry == nullptr) return Errno::kENOMEM;
+    SpinLockGuard guard(tfs()->lock);
+    Errno error = static_cast<Errno>(0);
+    if (m_removed) error = Errno::kENOENT;
+    else if (find(name, length) != nullptr) error = Errno::kEEXIST;
+    else if (target->m_links == 0) error = Errno::kENOENT;  // linking an unlinked open file
+    if (error != static_cast<Errno>(0)) {
+      guard.unlock();
+      heap().free(entry, sizeof(TmpEntry));
+      return error;
+    }
+    target->retain();
+    ++target->m_links;
+    link_entry(entry, target, name, length);
+    return {};
+  }
+
   Result<void> unlink(const char* name, usize length, bool directory) override {
     TmpNode* victim = nullptr;
     {

@@ -142,6 +142,8 @@ class Vnode {
   virtual Result<Vnode*> symlink(const char* name, usize length, const char* target, usize target_length) {
     return refuse();
   }
+  // link(2): a new name here for `target` (same file system, not a directory; checked by the VFS).
+  virtual Result<void> link(const char* name, usize length, Vnode* target) { return refuse(); }
   // Removes a name: a directory when `directory`, anything else otherwise.
   virtual Result<void> unlink(const char* name, usize length, bool directory) { return refuse(); }
   // Moves `name` here to `new_name` in `new_dir` (same file system, checked by the VFS).

@@ -12,6 +12,7 @@ namespace tandem {
 namespace {
 
 constexpr u64 kMaxIo = 0x7ffff000;  // Linux's MAX_RW_COUNT
+constexpr u32 kAtSymlinkFollowFlag = 0x400;
 constexpr u32 kAtSymlinkNofollow = 0x100, kAtRemoveDir = 0x200, kAtEaccess = 0x200,
               kAtNoAutomount = 0x800, kAtEmptyPath = 0x1000, kAtStatxSyncMask = 0x6000;
 
@@ -949,6 +950,49 @@ Result<i64> sys_fstatfs(SyscallArgs& args) {
   }
   TRY(copy_to_user(UserPtr<KernelStatfs>(args.arg[1]), statfs_of(file->vnode()->fs())));
   return 0;
+}
+
+namespace {
+Result<i64> do_link(SyscallArgs& args, i32 old_dirfd, u64 old_address, i32 new_dirfd, u64 new_address, u32 flags) {
+  if ((flags & ~(kAtSymlinkFollowFlag | kAtEmptyPath)) != 0) return Errno::kEINVAL;
+  PathBuffer old_path(args.kernel), new_path(args.kernel);
+  if (!old_path.ok() || !new_path.ok()) return Errno::kENOMEM;
+  TRY(copy_path_from_user(old_address, old_path.data(), (flags & kAtEmptyPath) != 0));
+  TRY(copy_path_from_user(new_address, new_path.data()));
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
+  Vnode* target;
+  if (old_path.data()[0] == 0) {
+    FileRef file = TRY(get_file(old_dirfd));
+    if (file->vnode() == nullptr) return Errno::kENOENT;
+    target = file->vnode();
+    target->retain();
+  } else {
+    AtStart old_start = TRY(at_start(old_dirfd, old_path.data()));
+    // link(2) does not follow a symbolic link in oldpath unless AT_SYMLINK_FOLLOW.
+    target = TRY(vfs->resolve(old_start.start(), old_path.data(), (flags & kAtSymlinkFollowFlag) != 0));
+  }
+  VnodeRef held{target};
+  if (target->is_directory()) return Errno::kEPERM;
+  AtStart new_start = TRY(at_start(new_dirfd, new_path.data()));
+  ParentLookup parent;
+  TRY(vfs->resolve_parent(new_start.start(), new_path.data(), &parent));
+  VnodeRef dir{parent.dir};
+  if (parent.is_dot) return Errno::kEEXIST;
+  if (parent.trailing_slash) return Errno::kENOENT;
+  if (dir->fs() != target->fs()) return Errno::kEXDEV;
+  if (Vnode* mounted = vfs->mounted_at(dir.get(), parent.name, parent.length)) {
+    mounted->release();
+    return Errno::kEEXIST;
+  }
+  TRY(dir->link(parent.name, parent.length, target));
+  return 0;
+}
+}  // namespace
+
+Result<i64> sys_link(SyscallArgs& args) { return do_link(args, kAtFdCwd, args.arg[0], kAtFdCwd, args.arg[1], 0); }
+Result<i64> sys_linkat(SyscallArgs& args) {
+  return do_link(args, static_cast<i32>(args.arg[0]), args.arg[1], static_cast<i32>(args.arg[2]), args.arg[3],
+                 static_cast<u32>(args.arg[4]));
 }
 
 Result<i64> sys_umask(SyscallArgs& args) {

@@ -31,6 +31,7 @@
   X(82, rename) \
   X(83, mkdir) \
   X(84, rmdir) \
+  X(86, link) \
   X(87, unlink) \
   X(88, symlink) \
   X(89, readlink) \
@@ -50,6 +51,7 @@
   X(262, newfstatat) \
   X(263, unlinkat) \
   X(264, renameat) \
+  X(265, linkat) \
   X(266, symlinkat) \
   X(267, readlinkat) \
   X(268, fchmodat) \

@@ -161,6 +161,17 @@ void fs_table(User& u) {
   check(u, "statfs /proc", path_call(u, 137, "/proc", kStatBuf), 0);
   check(u, "proc magic", static_cast<int64_t>(u.load64(kStatBuf)), 0x9fa0);
 
+  // Hard links.
+  check(u, "link", two_paths(u, 86, "/tmp/f", "/tmp/hard"), 0);
+  check(u, "link over an existing name", two_paths(u, 86, "/tmp/f", "/tmp/hard"), -EEXIST);
+  check(u, "link a directory", two_paths(u, 86, "/tmp", "/tmp/dirlink"), -EPERM);
+  check(u, "link across file systems", two_paths(u, 86, "/tmp/f", "/dev/hard"), -EXDEV);
+  check(u, "stat the new name", path_call(u, sys::kStat, "/tmp/hard", kStatBuf), 0);
+  check(u, "two links", static_cast<int64_t>(u.load64(kStatBuf + 16)), 2);
+  check(u, "unlink the new name", path_call(u, sys::kUnlink, "/tmp/hard"), 0);
+  check(u, "stat the old name", path_call(u, sys::kStat, "/tmp/f", kStatBuf), 0);
+  check(u, "one link again", static_cast<int64_t>(u.load64(kStatBuf + 16)), 1);
+
   // Path resolution errors.
   check(u, "open a missing file", open_path(u, "/tmp/missing", 0), -ENOENT);
   check(u, "a file used as a directory", open_path(u, "/tmp/f/x", 0), -ENOTDIR);
