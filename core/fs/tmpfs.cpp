@@ -38,6 +38,7 @@ class TmpNode final : public Vnode {
   }
 
   TmpFs* tfs() const { return static_cast<TmpFs*>(m_fs); }
+  bool m_owns_fs = false;  // the root the mount made: frees the TmpFs record last
   Heap& heap() const { return m_fs->kernel->heap(); }
 
   Result<Vnode*> lookup(const char* name, usize length) override {
@@ -364,27 +365,34 @@ class TmpNode final : public Vnode {
 
  protected:
   void destroy() override {
-    // Only a directory being torn down with its file system still has entries.
-    while (TmpEntry* e = m_entries) {
-      m_entries = e->next;
-      TmpNode* child = e->node;
-      heap().free(e, sizeof(TmpEntry));
-      child->m_parent = nullptr;
-      child->release();
+    // Only a directory being torn down with its file system still has entries. The tree is
+    // freed with a work list, not by recursion: a user can nest directories far deeper than a
+    // kernel stack could recurse.
+    Heap& h = heap();
+    TmpFs* owned_fs = nullptr;
+    TmpNode* dead = this;
+    m_next_dead = nullptr;
+    while (dead != nullptr) {
+      TmpNode* node = dead;
+      dead = node->m_next_dead;
+      while (TmpEntry* e = node->m_entries) {
+        node->m_entries = e->next;
+        TmpNode* child = e->node;
+        h.free(e, sizeof(TmpEntry));
+        child->m_parent = nullptr;
+        if (child->m_refs.fetch_sub(1) == 1) {
+          child->m_next_dead = dead;
+          dead = child;
+        }
+      }
+      node->free_pages_from(0);
+      if (node->m_link != nullptr) h.free(node->m_link, node->m_size + 1);
+      // The root of the instance owns the instance; it goes after every node that uses it.
+      if (node->m_owns_fs) owned_fs = node->tfs();
+      h.destroy(node);
     }
-    free_pages_from(0);
-    if (m_link != nullptr) heap().free(m_link, m_size + 1);
-    if (m_parent == nullptr && !m_removed && !is_symlink() && is_directory() && m_ino == 1) {
-      // The root of the instance owns the instance.
-      Heap& h = heap();
-      TmpFs* fs = tfs();
-      h.destroy(this);
-      h.destroy(fs);
-      return;
-    }
-    heap().destroy(this);
+    if (owned_fs != nullptr) h.destroy(owned_fs);
   }
-
  private:
   TmpEntry* find(const char* name, usize length) {
     for (TmpEntry* e = m_entries; e != nullptr; e = e->next) {
@@ -462,6 +470,7 @@ class TmpNode final : public Vnode {
     }
   }
 
+  TmpNode* m_next_dead = nullptr;  // destroy()'s work list
   TmpNode* m_parent;  // not retained: a directory's entry holds its children, not the reverse
   TmpEntry* m_entries = nullptr;
   bool m_removed = false;
@@ -484,6 +493,7 @@ Result<Vnode*> tmpfs_create(Kernel& kernel, u32 device) {
     kernel.heap().destroy(fs);
     return Errno::kENOMEM;
   }
+  root->m_owns_fs = true;
   return static_cast<Vnode*>(root);
 }
 

@@ -54,24 +54,35 @@ inline Result<FileRef> get_file(i32 fd) {
 // directory open at dirfd (ignored for absolute paths, as on Linux).
 class AtStart {
  public:
-  AtStart() = default;
+  AtStart() : m_kernel(*Kernel::current_thread()->kernel) {}
   AtStart(const AtStart&) = delete;
-  AtStart(AtStart&& other) : m_dir(other.m_dir) {
-    copy_bytes(m_path, other.m_path, sizeof(m_path));
+  AtStart(AtStart&& other) : m_kernel(other.m_kernel), m_dir(other.m_dir), m_path(other.m_path) {
     other.m_dir = nullptr;
+    other.m_path = nullptr;
   }
   ~AtStart() {
     if (m_dir != nullptr) m_dir->release();
+    if (m_path != nullptr) m_kernel.heap().free(m_path, kPathMax);
+  }
+  // The path buffer (kPathMax bytes, from the heap: a directory's path may be that long).
+  Result<void> allocate() {
+    m_path = static_cast<char*>(m_kernel.heap().allocate(kPathMax));
+    if (m_path == nullptr) return Errno::kENOMEM;
+    m_path[0] = '/';
+    m_path[1] = 0;
+    return {};
   }
   PathStart start() const { return PathStart{m_dir, m_path}; }
 
+  Kernel& m_kernel;
   Vnode* m_dir = nullptr;  // retained
-  char m_path[FileTable::kCwdMax] = "/";
+  char* m_path = nullptr;
 };
 
 inline Result<AtStart> at_start(i32 dirfd, const char* path) {
   Vfs* vfs = TRY(kernel_vfs(*Kernel::current_thread()->kernel));
   AtStart start;
+  TRY(start.allocate());
   if (path[0] == '/') {
     start.m_dir = vfs->root();
     start.m_dir->retain();
@@ -92,7 +103,7 @@ inline Result<AtStart> at_start(i32 dirfd, const char* path) {
   Vnode* dir = file->vnode();
   if (dir == nullptr || !dir->is_directory() || file->path() == nullptr) return Errno::kENOTDIR;
   const usize length = string_length(file->path());
-  if (length >= sizeof(start.m_path)) return Errno::kENAMETOOLONG;
+  if (length >= kPathMax) return Errno::kENAMETOOLONG;
   copy_bytes(start.m_path, file->path(), length + 1);
   dir->retain();
   start.m_dir = dir;
