@@ -1,0 +1,120 @@
+// Memory: mmap (anonymous private, fixed, bad arguments), munmap, mprotect (a write to a
+// read-only page raises SIGSEGV), brk, madvise, memfd_create with two MAP_SHARED views of one
+// file (beam.smp's JIT does this), and a MAP_SHARED anonymous mapping seen across fork.
+#include "conf.h"
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 1u
+#endif
+
+static sigjmp_buf g_jump;
+static void on_segv(int sig) { siglongjmp(g_jump, sig); }
+
+// Whether a write of one byte at p faults (SIGSEGV, caught).
+static int write_faults(volatile char *p) {
+  if (sigsetjmp(g_jump, 1) != 0) return 1;
+  *p = 1;
+  return 0;
+}
+
+static long mmap_raw(void *addr, unsigned long len, long prot, long flags, long fd, long off) {
+  return syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int main(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_segv;
+  sigaction(SIGSEGV, &sa, NULL);
+  const long page = 4096;
+  check("mmap length 0", mmap_raw(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  check("mmap no type", mmap_raw(NULL, page, PROT_READ, MAP_ANONYMOUS, -1, 0));
+  check("mmap unaligned offset", mmap_raw(NULL, page, PROT_READ, MAP_PRIVATE, 0, 1));
+  check("mmap bad fd", mmap_raw(NULL, page, PROT_READ, MAP_PRIVATE, 9999, 0));
+  check("mmap fixed unaligned", mmap_raw((void *)0x10000001, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+  check("mmap huge", mmap_raw(NULL, 1ul << 62, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  long a = mmap_raw(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  check_ok("mmap anonymous", a);
+  char *m = (char *)a;
+  out("zero filled: %d", m[0] == 0 && m[4 * page - 1] == 0);
+  m[0] = 'x';
+  m[3 * page] = 'y';
+  check("mprotect read-only", syscall(SYS_mprotect, m, page, PROT_READ));
+  out("write to read-only faults: %d", write_faults(m));
+  out("write to next page faults: %d", write_faults(m + page));
+  check("mprotect unaligned", syscall(SYS_mprotect, m + 1, page, PROT_READ));
+  check("mprotect bad prot", syscall(SYS_mprotect, m, page, 0x100));
+  check("mprotect back", syscall(SYS_mprotect, m, page, PROT_READ | PROT_WRITE));
+  out("data kept: %c %c", m[0], m[3 * page]);
+  check("munmap middle", syscall(SYS_munmap, m + page, page));
+  out("unmapped page faults: %d", write_faults(m + page));
+  check("munmap unaligned", syscall(SYS_munmap, m + 1, page));
+  check("munmap length 0", syscall(SYS_munmap, m, 0));
+  check("munmap unmapped again", syscall(SYS_munmap, m + page, page));
+  check("munmap kernel range", syscall(SYS_munmap, KERNEL_PTR, page));
+  check("mmap fixed into hole", mmap_raw(m + page, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == (long)(m + page));
+  out("fixed page zero: %d", m[page] == 0);
+  check("mmap fixed noreplace", mmap_raw(m, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  check("madvise dontneed", syscall(SYS_madvise, m + 3 * page, page, MADV_DONTNEED));
+  out("after dontneed: %d", m[3 * page]);
+  check("madvise unaligned", syscall(SYS_madvise, m + 1, page, MADV_DONTNEED));
+  check("munmap all", syscall(SYS_munmap, m, 4 * page));
+  long none = mmap_raw(NULL, 16 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  check_ok("mmap PROT_NONE reservation", none);
+  out("PROT_NONE faults: %d", write_faults((char *)none));
+  check("mprotect inside reservation", syscall(SYS_mprotect, none + page, page, PROT_READ | PROT_WRITE));
+  out("opened page writable: %d", !write_faults((char *)none + page));
+  syscall(SYS_munmap, none, 16 * page);
+
+  // MAP_SHARED anonymous memory is shared with a forked child; private memory is copied.
+  volatile int *shared = (int *)mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  volatile int *priv = (int *)mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  *shared = 1;
+  *priv = 1;
+  long pid = syscall(SYS_fork);
+  if (pid == 0) {
+    *shared = 2;
+    *priv = 2;
+    syscall(SYS_exit_group, 0);
+  }
+  int status;
+  syscall(SYS_wait4, pid, &status, 0, NULL);
+  out("after child writes: shared=%d private=%d", *shared, *priv);
+
+  // brk.
+  long cur = syscall(SYS_brk, 0);
+  check_ok("brk query", cur);
+  long grown = syscall(SYS_brk, cur + 8 * page);
+  out("brk grows: %d", grown == cur + 8 * page);
+  ((char *)cur)[8 * page - 1] = 1;
+  out("brk shrink: %d", syscall(SYS_brk, cur) == cur);
+  out("brk below start refused: %d", syscall(SYS_brk, 4096) != 4096);
+
+  // memfd_create and two views: one writable, one read-only, of the same pages.
+  long mfd = syscall(SYS_memfd_create, "vmem", MFD_CLOEXEC);
+  check_ok("memfd_create", mfd);
+  if (mfd >= 0) {
+    check("memfd ftruncate", syscall(SYS_ftruncate, mfd, 2 * page));
+    long rw = mmap_raw(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    long rx = mmap_raw(NULL, 2 * page, PROT_READ | PROT_EXEC, MAP_SHARED, mfd, 0);
+    check_ok("memfd map rw", rw);
+    check_ok("memfd map rx", rx);
+    if (rw != -1 && rx != -1) {
+      strcpy((char *)rw + page, "through the other view");
+      out("rx view sees: %s", (char *)rx + page);
+      out("rx view is read-only: %d", write_faults((char *)rx));
+    }
+    char buf[32] = {0};
+    check("memfd pread", syscall(SYS_pread64, mfd, buf, 7, page));
+    out("memfd data: %s", buf);
+    check("memfd bad flags", syscall(SYS_memfd_create, "x", 0x1000));
+  }
+  done("memory");
+  return 0;
+}
