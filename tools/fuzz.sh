@@ -21,7 +21,8 @@ usage: ./tandem fuzz TARGET [--time SECONDS] [--jobs J] [--coverage]
 
 Builds the host preset (ASan + UBSan + libFuzzer) and runs a campaign on TARGET:
   seeds    fuzz/corpus/TARGET (read only); new inputs go to build/fuzz/TARGET/corpus
-  crashes  build/fuzz/TARGET/crashes/ (each is minimized; the replay command is printed)
+  crashes  build/fuzz/TARGET/crashes/ (each is minimized; the replay command is printed); an
+           input that runs over 30 s is a crash (timeout-*), one over 10 s is kept as slow-unit-*
   --time SECONDS   total time (default 60)
   --jobs J         parallel fuzzing processes (default 1)
   --coverage       instead of fuzzing: build instrumented in build/fuzz-cov (plain cmake, no
@@ -94,12 +95,12 @@ WORK=$ROOT/build/fuzz/$TARGET
 mkdir -p "$WORK/corpus" "$WORK/crashes"
 dict=()
 [ -f "fuzz/dict/$TARGET.dict" ] && dict=(-dict="fuzz/dict/$TARGET.dict")
-before=$(ls "$WORK/crashes" | grep -v '^minimized-' | sort || true)
+before=$(ls "$WORK/crashes" | grep -v -e '^minimized-' -e '^slow-unit-' | sort || true)
 echo "fuzzing $TARGET for ${TIME}s with $JOBS job(s); new inputs in $WORK/corpus"
 cd "$WORK"  # with -jobs, libFuzzer writes fuzz-N.log into the current directory
 set +e
 if [ "$JOBS" -gt 1 ]; then
-  "$BIN" -max_total_time="$TIME" -jobs="$JOBS" -workers="$JOBS" -max_len="${MAX_LEN[$TARGET]}" -print_final_stats=1 \
+  "$BIN" -max_total_time="$TIME" -jobs="$JOBS" -workers="$JOBS" -max_len="${MAX_LEN[$TARGET]}" -timeout=30 -print_final_stats=1 \
     -artifact_prefix="$WORK/crashes/" "${dict[@]/#-dict=/-dict=$ROOT/}" "$WORK/corpus" "$ROOT/fuzz/corpus/$TARGET" >"$WORK/last.log" 2>&1 &
   pid=$!
   sleep 2
@@ -108,13 +109,13 @@ if [ "$JOBS" -gt 1 ]; then
   wait $pid
   kill $tailer 2>/dev/null
 else
-  "$BIN" -max_total_time="$TIME" -max_len="${MAX_LEN[$TARGET]}" -print_final_stats=1 -artifact_prefix="$WORK/crashes/" \
+  "$BIN" -max_total_time="$TIME" -max_len="${MAX_LEN[$TARGET]}" -timeout=30 -print_final_stats=1 -artifact_prefix="$WORK/crashes/" \
     "${dict[@]/#-dict=/-dict=$ROOT/}" "$WORK/corpus" "$ROOT/fuzz/corpus/$TARGET" 2>&1 \
     | tee "$WORK/last.log" | grep --line-buffered -E "INITED|pulse|DONE|==fuzz|ERROR|stat::"
 fi
 set -e
 cd "$ROOT"
-after=$(ls "$WORK/crashes" | grep -v '^minimized-' | sort || true)
+after=$(ls "$WORK/crashes" | grep -v -e '^minimized-' -e '^slow-unit-' | sort || true)
 new=$(comm -13 <(echo "$before") <(echo "$after") | grep . || true)
 [ -z "$new" ] && { echo "no crashes"; exit 0; }
 for f in $new; do
