@@ -107,7 +107,12 @@ struct Pipe {
   u32 readers = 0;
   u32 writers = 0;
   u64 ino = 0;
-  IntrusiveList<Thread, &Thread::wait_node> waiters;  // readers and writers, woken together
+  // Readers sleep only on an empty pipe and are woken when it stops being empty; writers sleep
+  // only while less than PIPE_BUF is free and are woken when that much becomes free (or when
+  // the other side closes). Waking on those edges only keeps a busy pipe from waking every
+  // sleeper at every read and write.
+  IntrusiveList<Thread, &Thread::wait_node> readers_waiting;
+  IntrusiveList<Thread, &Thread::wait_node> writers_waiting;
 
   u8* byte_at(u64 position) {
     const u64 p = position % kPipeCapacity;
@@ -152,9 +157,10 @@ class PipeEnd final : public File {
           }
           done += chunk;
         }
+        const u64 room_before = kPipeCapacity - p.count;
         p.head = (p.head + done) % kPipeCapacity;
         p.count -= done;
-        wake_all(m_kernel, p.waiters);
+        if (room_before < kPipeBuf && kPipeCapacity - p.count >= kPipeBuf) wake_all(m_kernel, p.writers_waiting);
         held.unlock();
         notify(m_kernel);
         if (fault && done == 0) return Errno::kEFAULT;
@@ -168,7 +174,7 @@ class PipeEnd final : public File {
         held.unlock();
         return Errno::kEAGAIN;
       }
-      auto slept = sleep_on(m_kernel, p.lock, p.waiters);
+      auto slept = sleep_on(m_kernel, p.lock, p.readers_waiting);
       if (slept.is_error()) {
         held.unlock();
         return slept.error();
@@ -213,9 +219,10 @@ class PipeEnd final : public File {
           }
           copied += chunk;
         }
+        const bool was_empty = p.count == 0;
         p.count += copied;
         done += copied;
-        if (copied > 0) wake_all(m_kernel, p.waiters);
+        if (was_empty && copied > 0) wake_all(m_kernel, p.readers_waiting);
         if (fault || done == length) {
           held.unlock();
           notify(m_kernel);
@@ -232,7 +239,7 @@ class PipeEnd final : public File {
         }
         return Errno::kEAGAIN;
       }
-      auto slept = sleep_on(m_kernel, p.lock, p.waiters);
+      auto slept = sleep_on(m_kernel, p.lock, p.writers_waiting);
       if (slept.is_error()) {
         held.unlock();
         if (done > 0) return done;
@@ -281,7 +288,8 @@ class PipeEnd final : public File {
       SpinLockGuard guard(p->lock);
       if (m_write_end) --p->writers; else --p->readers;
       last = p->readers == 0 && p->writers == 0;
-      wake_all(m_kernel, p->waiters);
+      wake_all(m_kernel, p->readers_waiting);
+      wake_all(m_kernel, p->writers_waiting);
     }
     notify(m_kernel);
     if (last) {

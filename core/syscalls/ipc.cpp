@@ -282,6 +282,10 @@ namespace {
 Result<i64> do_epoll_wait(SyscallArgs& args) {
   const i32 max = static_cast<i32>(args.arg[2]);
   if (max <= 0 || static_cast<u64>(max) > 0x7fffffffull / sizeof(EpollEvent)) return Errno::kEINVAL;
+  // Linux checks the whole buffer's range first (access_ok): a kernel address is EFAULT even
+  // when no event would be written.
+  const u64 bytes = static_cast<u64>(max) * sizeof(EpollEvent);
+  if (args.arg[1] > hal::kUserTop || bytes > hal::kUserTop - args.arg[1]) return Errno::kEFAULT;
   FileRef epoll = TRY(get_file(static_cast<i32>(args.arg[0])));
   return epoll_wait_events(*epoll.get(), args.arg[1], static_cast<u32>(max),
                            deadline_from_ms(static_cast<i32>(args.arg[3])));

@@ -156,6 +156,7 @@ void ipc_table(User& u) {
   check(u, "close /dev/null", u.syscall(sys::kClose, 7), 0);
   check(u, "epoll_wait with maxevents 0", u.syscall(sys::kEpollWait, 6, kEvents, 0, 0), -EINVAL);
   check(u, "nothing ready", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 0);
+  check(u, "a kernel buffer with nothing ready", u.syscall(sys::kEpollWait, 6, 0xffff800000001000ull, 8, 0), -EFAULT);
   u.store64(kBuf + 32, 0x41);
   check(u, "write a byte", u.syscall(sys::kWrite, w, kBuf + 32, 1), 1);
   check(u, "the read end is ready", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 1);
