@@ -197,10 +197,15 @@ Result<i64> FutexTable::requeue(u64 uaddr, bool shared, i32 wake_count, i32 requ
       m_kernel.wake(waiter, kWakeNormal);
       ++woken;
     } else if (moved < requeue_count) {
-      bucket1.waiters.remove(waiter);
+      // A waiter changes lists only when the buckets differ: moved to the tail of the list
+      // being walked, it would be met again and again (as Linux's requeue_futex, which only
+      // rewrites the key when both keys hash to one chain).
+      if (&bucket2 != &bucket1) {
+        bucket1.waiters.remove(waiter);
+        bucket2.waiters.push_back(waiter);
+        waiter->futex_bucket = &bucket2;
+      }
       waiter->futex_key = key2;
-      waiter->futex_bucket = &bucket2;
-      bucket2.waiters.push_back(waiter);
       ++moved;
     }
   });

@@ -162,6 +162,14 @@ void two_thread_table(User& u) {
   check(u, "a wake on the old word finds nobody", futex(u, kWord, kFutexWake | kFutexPrivate, 1), 0);
   check(u, "a wake on the new word finds the waiter", futex(u, kWord2, kFutexWake | kFutexPrivate, 1), 1);
   join(u, slot_at(slots, 1));
+  // 2b. Requeue onto the same word: the waiter is counted once and stays queued there.
+  u.store32(kPhase, 0);
+  spawn(u, kWaiter, ~0u, slot_at(slots, 4));
+  wait_until_queued(u);
+  check(u, "CMP_REQUEUE onto the same word (requeue up to INT_MAX)",
+        futex(u, kWord, kFutexCmpRequeue | kFutexPrivate, 0, 0x7fffffff, kWord, 0), 1);
+  check(u, "the requeued waiter is still woken by the word", futex(u, kWord, kFutexWake | kFutexPrivate, 1), 1);
+  join(u, slot_at(slots, 4));
   // 3. FUTEX_WAKE with count 0 still wakes one waiter, as Linux does.
   u.store32(kPhase, 0);
   spawn(u, kWaiter, ~0u, slot_at(slots, 2));
