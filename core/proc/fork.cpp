@@ -13,7 +13,7 @@ namespace tandem {
 
 namespace {
 
-constexpr u64 kCloneVm = 0x100, kCloneFs = 0x200, kCloneFiles = 0x400, kCloneSighand = 0x800,
+constexpr u64 kCloneVm = 0x100, kCloneFs = 0x200, kCloneFiles = 0x400,
               kCloneVfork = 0x4000, kCloneParent = 0x8000, kCloneSettls = 0x80000,
               kCloneParentSettid = 0x100000, kCloneChildCleartid = 0x200000, kCloneDetached = 0x400000,
               kCloneUntraced = 0x800000, kCloneChildSettid = 0x1000000;
