@@ -16,17 +16,20 @@ constexpr u32 kAtSymlinkFollowFlag = 0x400;
 constexpr u32 kAtSymlinkNofollow = 0x100, kAtRemoveDir = 0x200, kAtEaccess = 0x200,
               kAtNoAutomount = 0x800, kAtEmptyPath = 0x1000, kAtStatxSyncMask = 0x6000;
 
-Result<i64> do_read(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 length, const u64* position) {
+// read and write (and their positioned and vector forms) differ only in the direction.
+Result<i64> do_transfer(i32 fd, const IoBuffer& buffer, u64 length, const u64* position, bool write) {
   FileRef file = TRY(get_file(fd));
-  if (!file->readable()) return Errno::kEBADF;
+  if (!(write ? file->writable() : file->readable())) return Errno::kEBADF;
   length = min(length, kMaxIo);
+  auto transfer = [&](u64* at) { return write ? file->write(buffer, length, at) : file->read(buffer, length, at); };
   if (position != nullptr) {
     if (!file->seekable()) return Errno::kESPIPE;
     u64 at = *position;
-    return static_cast<i64>(TRY(file->read(buffer, length, &at)));
+    return static_cast<i64>(TRY(transfer(&at)));
   }
   if (file->seekable()) {
-    // Regular files never block in read, so their position lock may be a spin lock.
+    // Regular files never block, so their position lock may be a spin lock: threads and forked
+    // processes sharing the open file then never read or write at the same offset.
     const bool regular = file->vnode()->is_regular();
     hal::IrqFlags flags = 0;
     if (regular) {
@@ -34,7 +37,7 @@ Result<i64> do_read(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 lengt
       file->position_lock().acquire();
     }
     u64 at = file->offset();
-    auto done = file->read(buffer, length, &at);
+    auto done = transfer(&at);
     if (done.ok()) file->set_offset(at);
     if (regular) {
       file->position_lock().release();
@@ -42,35 +45,15 @@ Result<i64> do_read(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 lengt
     }
     return static_cast<i64>(TRY(done));
   }
-  return static_cast<i64>(TRY(file->read(buffer, length, nullptr)));
+  return static_cast<i64>(TRY(transfer(nullptr)));
 }
 
-Result<i64> do_write(SyscallArgs& args, i32 fd, const IoBuffer& buffer, u64 length, const u64* position) {
-  FileRef file = TRY(get_file(fd));
-  if (!file->writable()) return Errno::kEBADF;
-  length = min(length, kMaxIo);
-  if (position != nullptr) {
-    if (!file->seekable()) return Errno::kESPIPE;
-    u64 at = *position;
-    return static_cast<i64>(TRY(file->write(buffer, length, &at)));
-  }
-  if (file->seekable()) {
-    const bool regular = file->vnode()->is_regular();
-    hal::IrqFlags flags = 0;
-    if (regular) {
-      flags = hal::irq_save();
-      file->position_lock().acquire();
-    }
-    u64 at = file->offset();
-    auto done = file->write(buffer, length, &at);
-    if (done.ok()) file->set_offset(at);
-    if (regular) {
-      file->position_lock().release();
-      hal::irq_restore(flags);
-    }
-    return static_cast<i64>(TRY(done));
-  }
-  return static_cast<i64>(TRY(file->write(buffer, length, nullptr)));
+Result<i64> do_read(SyscallArgs&, i32 fd, const IoBuffer& buffer, u64 length, const u64* position) {
+  return do_transfer(fd, buffer, length, position, false);
+}
+
+Result<i64> do_write(SyscallArgs&, i32 fd, const IoBuffer& buffer, u64 length, const u64* position) {
+  return do_transfer(fd, buffer, length, position, true);
 }
 
 struct Iovec {
