@@ -36,6 +36,16 @@ Result<i64> sys_set_robust_list(SyscallArgs& args) {
 
 // rt_sigprocmask and rt_sigaction moved to core/syscalls/signal.cpp with signal delivery.
 
+// getcpu(cpu, node, cache): the CPU the caller runs on now (it may move at once), node 0; the
+// cache argument is unused since Linux 2.6.24. Either pointer may be null.
+Result<i64> sys_getcpu(SyscallArgs& args) {
+  const UserPtr<u32> cpu(args.arg[0]);
+  const UserPtr<u32> node(args.arg[1]);
+  if (!cpu.is_null()) TRY(copy_to_user(cpu, static_cast<u32>(hal::cpu_id())));
+  if (!node.is_null()) TRY(copy_to_user(node, u32{0}));
+  return 0;
+}
+
 Result<i64> sys_sched_getaffinity(SyscallArgs& args) {
   const u64 pid = args.arg[0];
   const u64 length = args.arg[1];

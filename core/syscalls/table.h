@@ -57,6 +57,7 @@
   X(234, tgkill)           \
   X(247, waitid)           \
   X(273, set_robust_list)  \
+  X(309, getcpu)          \
   X(318, getrandom)       \
   X(322, execveat)         \
   TANDEM_FS_SYSCALLS(X)
