@@ -27,9 +27,10 @@ group_packages() {
                 libcli11-dev nlohmann-json3-dev libfmt-dev libxxhash-dev ;;
     # libFuzzer and the sanitizer runtimes for clang 14 (not pulled in by `clang` itself).
     fuzz) echo libclang-rt-14-dev ;;
-    # Booting the kernel: QEMU (TCG, -M q35), musl-gcc for static test programs, busybox as the
-    # first payload, cpio to pack the initramfs.
-    qemu) echo qemu-system-x86 musl-tools busybox-static cpio ;;
+    # Booting the kernel: QEMU (TCG, -M q35), musl-gcc for static test programs (it drives gcc,
+    # which also builds the dynamic half of the conformance suite), busybox as the first
+    # payload, cpio to pack the initramfs.
+    qemu) echo qemu-system-x86 musl-tools gcc busybox-static cpio ;;
     # What the scripts themselves use: python3 for helper tools, git, and CA certificates so
     # apt and git can reach HTTPS mirrors.
     base) echo python3 git ca-certificates ;;
