@@ -266,7 +266,7 @@ class File {
   Vnode* m_vnode;
   Atomic<u32> m_flags;
   Atomic<u64> m_offset{0};
-  SpinLock m_position_lock{LockRank::Process};
+  SpinLock m_position_lock{LockRank::FilePosition};
   char* m_path = nullptr;
 };
 

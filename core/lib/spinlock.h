@@ -15,6 +15,7 @@ namespace tandem {
 
 enum class LockRank : u8 {
   None = 0,        // not checked
+  FilePosition = 3,  // an open file's offset, held across a whole read or write of a regular file
   ProcessTree = 5,  // parents, children, groups (core/proc/process.cpp)
   Process = 10,
   Wait = 20,          // futex buckets and wait queues
