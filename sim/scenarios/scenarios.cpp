@@ -437,6 +437,51 @@ void munmap_main(User& u) {
   exit_group(u, 0);
 }
 
+// ------------------------------------------------------------------------------------------------
+// exit-unmap: each thread's stack, TLS and tid word live in a mapping of their own, as glibc
+// lays a thread out; the joiner unmaps it the moment CLONE_CHILD_CLEARTID's wake says the
+// thread is gone, while the exiting thread may still be on its way out of the kernel on
+// another CPU. Nothing of the dead thread may touch that memory afterwards (the simulated TLBs
+// catch a stale access) and nothing may leak.
+// words: 0 threads that ran
+// ------------------------------------------------------------------------------------------------
+constexpr uint64_t kThreadRegion = 4 * 4096;
+constexpr uint64_t kRegionsBase = kDataBase + kDataSize + (1u << 20);  // outside the data region
+
+void exit_unmap_worker(User& u) {
+  const uint64_t base = worker_base(u);
+  const uint64_t region = u.start().rsp & ~(kThreadRegion - 1);
+  // Use the stack and TLS a little, as a thread does.
+  for (uint64_t a = region + 1024; a < region + kThreadRegion - 128; a += 1024) u.store64(a, a);
+  if (u.load64(u.fs_base()) != u.fs_base()) u.fail("exit-unmap: TLS does not point to itself");
+  u.fetch_add32(word(base, 0), 1);
+  if (thread_arg(u) % 2 == 0) yield(u);
+}
+const uint64_t kExitUnmapWorker = register_entry("exit-unmap.worker", exit_unmap_worker);
+
+void exit_unmap_main(User& u) {
+  const Program p = start_main(u);
+  const uint32_t rounds = p.iterations < 3 ? p.iterations : 3;
+  for (uint32_t round = 0; round < rounds; ++round) {
+    for (uint32_t i = 0; i < p.threads; ++i) {
+      const uint64_t region = kRegionsBase + static_cast<uint64_t>(i) * kThreadRegion;
+      const int64_t at = u.syscall(kSysMmap, region, kThreadRegion, kProtRw, kMapPrivateAnonymousFixed,
+                                   static_cast<uint64_t>(-1), 0);
+      if (at != static_cast<int64_t>(region)) u.fail("exit-unmap: mmap returned %lld", static_cast<long long>(at));
+      const ThreadSlot slot{region + kThreadRegion - 64, region + 64, region + 128};
+      if (spawn(u, kExitUnmapWorker, i, slot) < 0) u.fail("exit-unmap: clone failed");
+    }
+    for (uint32_t i = 0; i < p.threads; ++i) {
+      const uint64_t region = kRegionsBase + static_cast<uint64_t>(i) * kThreadRegion;
+      join(u, ThreadSlot{region + kThreadRegion - 64, region + 64, region + 128});
+      if (u.syscall(kSysMunmap, region, kThreadRegion) != 0) u.fail("exit-unmap: munmap failed");
+    }
+  }
+  const uint32_t ran = u.load32(word(p.base, 0));
+  if (ran != rounds * p.threads) u.fail("exit-unmap: %u threads ran, expected %u", ran, rounds * p.threads);
+  exit_group(u, 0);
+}
+
 struct Registrar {
   Registrar() {
     register_scenario({"mutex", "Drepper's futex mutex around a non-atomic counter: mutual exclusion, exact count",
@@ -453,6 +498,8 @@ struct Registrar {
                        register_entry("join.main", join_main), validate_threads});
     register_scenario({"munmap", "readers keep a page in their TLBs while it is unmapped and replaced: they must see the new page",
                        register_entry("munmap.main", munmap_main), validate_threads});
+    register_scenario({"exit-unmap", "joiners unmap a thread's stack and tid word the moment CLONE_CHILD_CLEARTID says it is gone",
+                       register_entry("exit-unmap.main", exit_unmap_main), validate_threads});
     register_scenario({"tls", "each thread's FS base survives switches, migration and blocking; ARCH_SET_FS is per thread",
                        register_entry("tls.main", tls_main), validate_threads});
   }

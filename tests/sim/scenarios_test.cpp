@@ -49,7 +49,7 @@ TEST_P(CorrectScenario, Passes2000Schedules) {
 
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
-  for (const char* scenario : {"mutex", "condvar", "semaphore", "barrier", "rwlock", "join", "tls", "munmap"}) {
+  for (const char* scenario : {"mutex", "condvar", "semaphore", "barrier", "rwlock", "join", "tls", "munmap", "exit-unmap"}) {
     for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct, StrategyKind::RoundRobin}) cases.push_back({scenario, k});
   }
   return cases;
@@ -57,7 +57,9 @@ std::vector<Case> all_cases() {
 
 INSTANTIATE_TEST_SUITE_P(AllStrategies, CorrectScenario, ::testing::ValuesIn(all_cases()),
                          [](const ::testing::TestParamInfo<Case>& info) {
-                           return std::string(info.param.scenario) + "_" + strategy_name(info.param.strategy);
+                           std::string name = std::string(info.param.scenario) + "_" + strategy_name(info.param.strategy);
+                           for (char& ch : name) ch = ch == '-' ? '_' : ch;
+                           return name;
                          });
 
 class PlantedBug : public ::testing::TestWithParam<const char*> {};
