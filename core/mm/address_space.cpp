@@ -39,7 +39,8 @@ void AddressSpace::destroy() {
   }
   {
     SpinLockGuard guard(m_lock);
-    unmap_range_locked(0, hal::kUserTop);
+    Vma* no_spare = nullptr;  // the whole range: nothing can be split
+    unmap_range_locked(0, hal::kUserTop, &no_spare);
   }
   hal::pt_destroy(m_page_table);
   m_kernel.heap().destroy(this);
@@ -60,9 +61,11 @@ Result<void> AddressSpace::map_anonymous(u64 address, u64 length, u32 prot, u32 
   Heap& heap = m_kernel.heap();
   VmObject* object = heap.make<VmObject>();
   Vma* vma = heap.make<Vma>();
-  if (object == nullptr || vma == nullptr) {
+  Vma* spare = heap.make<Vma>();
+  if (object == nullptr || vma == nullptr || spare == nullptr) {
     heap.destroy(object);
     heap.destroy(vma);
+    heap.destroy(spare);
     return Errno::kENOMEM;
   }
   object->size = length;
@@ -74,10 +77,12 @@ Result<void> AddressSpace::map_anonymous(u64 address, u64 length, u32 prot, u32 
   vma->object_offset = 0;
   SpinLockGuard guard(m_lock);
   // MAP_FIXED semantics: whatever was there goes.
-  unmap_range_locked(vma->start, vma->end);
+  unmap_range_locked(vma->start, vma->end, &spare);
   Vma* position = m_vmas.front();
   while (position != nullptr && position->start < vma->start) position = m_vmas.next(position);
   if (position == nullptr) m_vmas.push_back(vma); else m_vmas.insert_before(position, vma);
+  guard.unlock();
+  heap.destroy(spare);
   return {};
 }
 
@@ -85,8 +90,12 @@ Result<void> AddressSpace::unmap(u64 address, u64 length) {
   if ((address % hal::kPageSize) != 0 || length == 0) return Errno::kEINVAL;
   length = align_up(length, hal::kPageSize);
   if (address + length < address || address + length > hal::kUserTop) return Errno::kEINVAL;
+  Vma* spare = m_kernel.heap().make<Vma>();
+  if (spare == nullptr) return Errno::kENOMEM;
   SpinLockGuard guard(m_lock);
-  unmap_range_locked(address, address + length);
+  unmap_range_locked(address, address + length, &spare);
+  guard.unlock();
+  m_kernel.heap().destroy(spare);
   return {};
 }
 
@@ -100,7 +109,7 @@ void AddressSpace::release_object(VmObject* object) {
   heap.destroy(object);
 }
 
-void AddressSpace::unmap_range_locked(u64 start, u64 end) {
+void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
   Heap& heap = m_kernel.heap();
   Vma* vma = m_vmas.front();
   while (vma != nullptr) {
@@ -139,8 +148,10 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end) {
         vma->end = cut_start;
       } else {
         // A hole in the middle: the tail becomes a second mapping of the same object.
-        Vma* tail = heap.make<Vma>();
-        VERIFY(tail != nullptr);  // TODO(mm): return ENOMEM before changing anything
+        // Only a range strictly inside one mapping gets here, once per call.
+        Vma* tail = *spare;
+        VERIFY(tail != nullptr);
+        *spare = nullptr;
         *tail = Vma{};
         tail->start = cut_end;
         tail->end = vma->end;

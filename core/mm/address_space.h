@@ -113,7 +113,10 @@ class AddressSpace {
  private:
   Vma* find_vma(u64 address);
   void release_object(VmObject* object);
-  void unmap_range_locked(u64 start, u64 end);
+  // Unmaps [start, end). A cut strictly inside one mapping splits it in two: *spare (allocated
+  // by the caller before anything changed, so running out of memory fails cleanly) becomes the
+  // tail, and is set to null when used.
+  void unmap_range_locked(u64 start, u64 end, Vma** spare);
   Result<void> split_locked(Vma* vma, u64 at);  // [start, at) stays in vma; the rest is new
   // Copy-on-write (core/mm/cow.cpp). break_cow_locked gives `page` its own frame (copying
   // unless it is the last sharer); free_page_frame drops this object's hold on the frame.
