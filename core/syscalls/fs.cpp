@@ -181,23 +181,29 @@ Result<void> fill_stat_of(Kernel& kernel, i32 dirfd, u64 path_address, u32 flags
   return {};
 }
 
+// The vnode a *at() call names, retained: for an empty path (AT_EMPTY_PATH) dirfd's own open
+// file, otherwise the path resolved from dirfd. Null, without an error, when the empty path
+// names an open file that has no vnode: each caller answers that case as Linux does.
+Result<Vnode*> resolve_at(Kernel& kernel, i32 dirfd, const char* path, bool follow) {
+  if (path[0] == 0) {
+    FileRef file = TRY(get_file(dirfd));
+    Vnode* vnode = file->vnode();
+    if (vnode != nullptr) vnode->retain();
+    return vnode;
+  }
+  Vfs* vfs = TRY(kernel_vfs(kernel));
+  AtStart start = TRY(at_start(dirfd, path));
+  return vfs->resolve(start.start(), path, follow);
+}
+
 Result<i64> do_access(SyscallArgs& args, i32 dirfd, u64 path_address, u32 mode, u32 flags) {
   if ((mode & ~7u) != 0) return Errno::kEINVAL;
   if ((flags & ~(kAtEaccess | kAtSymlinkNofollow | kAtEmptyPath)) != 0) return Errno::kEINVAL;
   PathBuffer path(args.kernel);
   if (!path.ok()) return Errno::kENOMEM;
   TRY(copy_path_from_user(path_address, path.data(), (flags & kAtEmptyPath) != 0));
-  Vfs* vfs = TRY(kernel_vfs(args.kernel));
-  Vnode* vnode;
-  if (path.data()[0] == 0) {
-    FileRef file = TRY(get_file(dirfd));
-    if (file->vnode() == nullptr) return 0;
-    vnode = file->vnode();
-    vnode->retain();
-  } else {
-    AtStart start = TRY(at_start(dirfd, path.data()));
-    vnode = TRY(vfs->resolve(start.start(), path.data(), (flags & kAtSymlinkNofollow) == 0));
-  }
+  Vnode* vnode = TRY(resolve_at(args.kernel, dirfd, path.data(), (flags & kAtSymlinkNofollow) == 0));
+  if (vnode == nullptr) return 0;
   VnodeRef held{vnode};
   // tandem runs everything as root: only a read-only file system and missing execute bits
   // refuse (root may execute a file when any execute bit is set).
@@ -790,16 +796,8 @@ Result<i64> sys_utimensat(SyscallArgs& args) {
     PathBuffer path(args.kernel);
     if (!path.ok()) return Errno::kENOMEM;
     TRY(copy_path_from_user(args.arg[1], path.data(), (flags & kAtEmptyPath) != 0));
-    Vfs* vfs = TRY(kernel_vfs(args.kernel));
-    if (path.data()[0] == 0) {
-      FileRef file = TRY(get_file(dirfd));
-      if (file->vnode() == nullptr) return Errno::kEINVAL;
-      vnode = file->vnode();
-      vnode->retain();
-    } else {
-      AtStart start = TRY(at_start(dirfd, path.data()));
-      vnode = TRY(vfs->resolve(start.start(), path.data(), (flags & kAtSymlinkNofollow) == 0));
-    }
+    vnode = TRY(resolve_at(args.kernel, dirfd, path.data(), (flags & kAtSymlinkNofollow) == 0));
+    if (vnode == nullptr) return Errno::kEINVAL;
   }
   VnodeRef held{vnode};
   if (t[1].tv_nsec == kUtimeOmit) {
@@ -852,17 +850,8 @@ Result<i64> do_chmod(SyscallArgs& args, i32 dirfd, u64 path_address, u32 mode, u
   PathBuffer path(args.kernel);
   if (!path.ok()) return Errno::kENOMEM;
   TRY(copy_path_from_user(path_address, path.data(), (flags & kAtEmptyPath) != 0));
-  Vfs* vfs = TRY(kernel_vfs(args.kernel));
-  Vnode* vnode;
-  if (path.data()[0] == 0) {
-    FileRef file = TRY(get_file(dirfd));
-    if (file->vnode() == nullptr) return Errno::kEINVAL;
-    vnode = file->vnode();
-    vnode->retain();
-  } else {
-    AtStart start = TRY(at_start(dirfd, path.data()));
-    vnode = TRY(vfs->resolve(start.start(), path.data(), true));
-  }
+  Vnode* vnode = TRY(resolve_at(args.kernel, dirfd, path.data(), true));
+  if (vnode == nullptr) return Errno::kEINVAL;
   VnodeRef held{vnode};
   TRY(vnode->set_permissions(mode & 07777));
   return 0;
@@ -942,19 +931,11 @@ Result<i64> do_link(SyscallArgs& args, i32 old_dirfd, u64 old_address, i32 new_d
   if (!old_path.ok() || !new_path.ok()) return Errno::kENOMEM;
   TRY(copy_path_from_user(old_address, old_path.data(), (flags & kAtEmptyPath) != 0));
   TRY(copy_path_from_user(new_address, new_path.data()));
-  Vfs* vfs = TRY(kernel_vfs(args.kernel));
-  Vnode* target;
-  if (old_path.data()[0] == 0) {
-    FileRef file = TRY(get_file(old_dirfd));
-    if (file->vnode() == nullptr) return Errno::kENOENT;
-    target = file->vnode();
-    target->retain();
-  } else {
-    AtStart old_start = TRY(at_start(old_dirfd, old_path.data()));
-    // link(2) does not follow a symbolic link in oldpath unless AT_SYMLINK_FOLLOW.
-    target = TRY(vfs->resolve(old_start.start(), old_path.data(), (flags & kAtSymlinkFollowFlag) != 0));
-  }
+  // link(2) does not follow a symbolic link in oldpath unless AT_SYMLINK_FOLLOW.
+  Vnode* target = TRY(resolve_at(args.kernel, old_dirfd, old_path.data(), (flags & kAtSymlinkFollowFlag) != 0));
+  if (target == nullptr) return Errno::kENOENT;
   VnodeRef held{target};
+  Vfs* vfs = TRY(kernel_vfs(args.kernel));
   if (target->is_directory()) return Errno::kEPERM;
   AtStart new_start = TRY(at_start(new_dirfd, new_path.data()));
   ParentLookup parent;
