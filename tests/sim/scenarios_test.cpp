@@ -34,13 +34,18 @@ ExploreSpec spec_for(const std::string& scenario, StrategyKind strategy, uint64_
 struct Case {
   const char* scenario;
   StrategyKind strategy;
+  uint32_t threads;
+  uint32_t iterations;
 };
 
 class CorrectScenario : public ::testing::TestWithParam<Case> {};
 
 TEST_P(CorrectScenario, Passes2000Schedules) {
   const Case c = GetParam();
-  const ExploreResult r = explore(spec_for(c.scenario, c.strategy, 2000));
+  ExploreSpec spec = spec_for(c.scenario, c.strategy, 2000);
+  spec.run.threads = c.threads;
+  spec.run.iterations = c.iterations;
+  const ExploreResult r = explore(spec);
   EXPECT_EQ(r.failures, 0u) << c.scenario << " under " << strategy_name(c.strategy) << ": schedule "
                             << r.first_failure_schedule.value_or(0) << ": " << outcome_name(r.failing_result.outcome)
                             << ": " << r.failing_result.message;
@@ -48,9 +53,19 @@ TEST_P(CorrectScenario, Passes2000Schedules) {
 }
 
 std::vector<Case> all_cases() {
+  struct Shape {
+    const char* scenario;
+    uint32_t threads;
+    uint32_t iterations;
+  };
+  const Shape shapes[] = {{"mutex", 4, 5},    {"condvar", 4, 5},    {"semaphore", 4, 5},    {"barrier", 4, 5},
+                          {"rwlock", 4, 5},   {"join", 4, 5},       {"tls", 4, 5},          {"munmap", 4, 5},
+                          {"exit-unmap", 4, 5}, {"pipe", 4, 5},     {"epoll", 4, 5},        {"fork-cow", 3, 4},
+                          {"signal-futex", 3, 4}};
   std::vector<Case> cases;
-  for (const char* scenario : {"mutex", "condvar", "semaphore", "barrier", "rwlock", "join", "tls", "munmap", "exit-unmap"}) {
-    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct, StrategyKind::RoundRobin}) cases.push_back({scenario, k});
+  for (const Shape& shape : shapes) {
+    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct, StrategyKind::RoundRobin})
+      cases.push_back({shape.scenario, k, shape.threads, shape.iterations});
   }
   return cases;
 }
