@@ -12,7 +12,7 @@ set -euo pipefail
 # ---- the packages, by purpose --------------------------------------------------------------------
 # Each group is a function so later issues can add a group (or a step, such as fetching a
 # source package) in one place; add its name to ALL_GROUPS too.
-ALL_GROUPS=(toolchain libs fuzz qemu base)
+ALL_GROUPS=(toolchain libs fuzz qemu erlang base)
 
 group_packages() {
   case "$1" in
@@ -31,6 +31,9 @@ group_packages() {
     # which also builds the dynamic half of the conformance suite), busybox as the first
     # payload, cpio to pack the initramfs.
     qemu) echo qemu-system-x86 musl-tools gcc busybox-static cpio ;;
+    # The Erlang runtime as Debian ships it (beam.smp, erl_child_setup, inet_gethost, the OTP
+    # boot files) is the headline payload; /etc/protocols comes from netbase.
+    erlang) echo erlang-base netbase ;;
     # What the scripts themselves use: python3 for helper tools, git, and CA certificates so
     # apt and git can reach HTTPS mirrors.
     base) echo python3 git ca-certificates ;;
