@@ -2,14 +2,18 @@
 //
 // The init kernel thread mounts the initramfs (a cpio newc archive from -initrd) as a read-only
 // root, loads the program named by `init=PATH` on the command line (default /init, then
-// /sbin/init) and starts it as PID 1 with the arguments that follow ` -- `. When PID 1 exits,
+// /sbin/init) and starts it as PID 1 with the arguments that follow ` -- ` (or with the argv
+// and environment read from `initargs=PATH`). PID 1 is built as execve builds a program, so it
+// may be dynamically linked. When PID 1 exits,
 // the machine shuts down with its wait status. When no program can be started, the kernel
 // says why and shuts down with exit status 127 (wait status 0x7f00, "command not found").
 #include "core/exec/elf.h"
+#include "core/exec/exec.h"
 #include "core/fs/cpio.h"
 #include "core/fs/vfs.h"
 #include "core/kernel.h"
 #include "core/lib/print.h"
+#include "core/syscalls/fs_util.h"
 
 namespace tandem {
 
@@ -62,24 +66,55 @@ usize split_words(char* line, char** words, usize capacity) {
   return n;
 }
 
-// /proc/self/exe names the program with its symbolic links resolved, as Linux's does.
-void set_exe_path(Kernel& kernel, Process* process, const char* path) {
-  copy_bytes(process->exe_path, path, min(string_length(path) + 1, sizeof(process->exe_path) - 1));
-  auto vfs = kernel_vfs(kernel);
-  if (vfs.is_error()) return;
-  PathBuffer canonical(kernel);
-  if (!canonical.ok()) return;
-  auto found = vfs.value()->resolve(PathStart{vfs.value()->root(), "/"}, path, true, canonical.data());
-  if (found.is_error()) return;
-  found.value()->release();
-  const usize n = min(string_length(canonical.data()), sizeof(process->exe_path) - 1);
-  copy_bytes(process->exe_path, canonical.data(), n);
-  process->exe_path[n] = 0;
-}
-
 void no_init(const char* why) {
   klog("init: %s; shutting down with exit status 127", why);
   hal::shutdown(kNoInitStatus);
+}
+
+// Init's argv and envp from `initargs=PATH`: a file in the initramfs holding NUL-terminated
+// strings, argv first, then an empty string, then envp. Any bytes may appear in an argument
+// (an Erlang expression with quotes and spaces), and there is no command-line length limit.
+constexpr usize kMaxInitFileArgs = 1024;
+const char* g_file_argv[kMaxInitFileArgs + 1];
+const char* g_file_envp[kMaxInitFileArgs + 1];
+
+bool read_init_args(const char* path, const char** argv0) {
+  auto r = g_root.lookup(path);
+  if (r.is_error() || !r.value().is_regular()) {
+    klog("init: initargs=%s: %s", path, r.is_error() ? errno_name(r.error()) : "not a regular file");
+    return false;
+  }
+  const CpioFile file = r.value();
+  const auto* data = reinterpret_cast<const char*>(file.data);
+  if (file.size == 0 || data[file.size - 1] != 0) {
+    klog("init: initargs=%s: the last string is not NUL-terminated", path);
+    return false;
+  }
+  usize argc = 0, envc = 0;
+  bool in_env = false;
+  for (u64 at = 0; at < file.size;) {
+    const char* word = data + at;
+    const usize length = string_length(word);
+    at += length + 1;
+    if (!in_env && length == 0) {
+      in_env = true;
+      continue;
+    }
+    usize& n = in_env ? envc : argc;
+    if (n == kMaxInitFileArgs) {
+      klog("init: initargs=%s: more than %lu arguments or variables", path, static_cast<unsigned long>(n));
+      return false;
+    }
+    (in_env ? g_file_envp : g_file_argv)[n++] = word;
+  }
+  if (argc == 0) {
+    klog("init: initargs=%s: no argv[0]", path);
+    return false;
+  }
+  g_file_argv[argc] = nullptr;
+  g_file_envp[envc] = nullptr;
+  *argv0 = g_file_argv[0];
+  return true;
 }
 
 void boot_init(Kernel& kernel, void*) {
@@ -93,7 +128,8 @@ void boot_init(Kernel& kernel, void*) {
   char* words[kMaxInitArgs + 16];
   const usize count = split_words(line, words, kMaxInitArgs + 16);
   const char* init_path = nullptr;
-  const char* argv[kMaxInitArgs + 2] = {};
+  const char* args_path = nullptr;
+  static const char* argv[kMaxInitArgs + 2] = {};
   usize argc = 1;
   bool in_args = false;
   for (usize i = 0; i < count; ++i) {
@@ -103,6 +139,8 @@ void boot_init(Kernel& kernel, void*) {
       in_args = true;
     } else if (compare_bytes(words[i], "init=", 5) == 0) {
       init_path = words[i] + 5;
+    } else if (compare_bytes(words[i], "initargs=", 9) == 0) {
+      args_path = words[i] + 9;
     }
   }
 
@@ -119,64 +157,61 @@ void boot_init(Kernel& kernel, void*) {
   klog("initramfs: %lu bytes, %lu entries, mounted read-only at /",
        static_cast<unsigned long>(g_boot_params.initrd_size), static_cast<unsigned long>(g_root.entry_count()));
 
-  static const char* const kDefaultInits[] = {"/init", "/sbin/init"};
-  CpioFile file;
-  bool found = false;
-  if (init_path != nullptr) {
-    auto r = g_root.lookup(init_path);
-    if (r.is_error()) {
-      klog("init: %s: %s", init_path, errno_name(r.error()));
-      return no_init("the init program is not in the initramfs");
-    }
-    file = r.value();
-    found = true;
-  } else {
+  static const char* const kDefaultEnvp[] = {"HOME=/", "TERM=linux", "PATH=/sbin:/bin:/usr/sbin:/usr/bin", nullptr};
+  const char* const* init_argv = argv;
+  const char* const* init_envp = kDefaultEnvp;
+  if (args_path != nullptr) {
+    const char* argv0 = nullptr;
+    if (!read_init_args(args_path, &argv0)) return no_init("cannot read the init arguments");
+    init_argv = g_file_argv;
+    init_envp = g_file_envp;
+    if (init_path == nullptr) init_path = argv0;
+  }
+  if (init_path == nullptr) {
+    static const char* const kDefaultInits[] = {"/init", "/sbin/init"};
     for (const char* candidate : kDefaultInits) {
-      auto r = g_root.lookup(candidate);
-      if (r.ok()) {
+      if (g_root.lookup(candidate).ok()) {
         init_path = candidate;
-        file = r.value();
-        found = true;
         break;
       }
     }
-    if (!found) return no_init("no init= on the command line and no /init or /sbin/init");
+    if (init_path == nullptr) return no_init("no init= on the command line and no /init or /sbin/init");
   }
-  if (!file.is_regular()) {
-    klog("init: %s is not a regular file", init_path);
+  if (init_path[0] != '/') {
+    klog("init: %s: the init program must be named by an absolute path", init_path);
     return no_init("cannot execute the init program");
   }
-  argv[0] = init_path;
-  argv[argc] = nullptr;
-  static const char* const envp[] = {"HOME=/", "TERM=linux", "PATH=/sbin:/bin:/usr/sbin:/usr/bin", nullptr};
+  if (args_path == nullptr) {
+    argv[0] = init_path;
+    argv[argc] = nullptr;
+  }
 
-  auto info = elf_parse(file.data, file.size);
-  if (info.is_error()) {
-    klog("init: %s: not a static x86-64 ELF executable (%s)", init_path, errno_name(info.error()));
-    return no_init("cannot execute the init program");
+  // PID 1 is built exactly as execve builds a program: static or dynamically linked (its
+  // PT_INTERP interpreter loaded too), with /proc/self/exe naming it.
+  PathBuffer canonical(kernel);
+  if (!canonical.ok()) return no_init("out of memory for the init path");
+  KernelArgs args(init_argv, init_envp);
+  ExecImage image;
+  auto space = exec_build(kernel, kAtFdCwd, init_path, true, args, &image, canonical.data());
+  if (space.is_error()) {
+    klog("init: %s: %s", init_path, errno_name(space.error()));
+    return no_init(space.error() == Errno::kENOENT ? "the init program is not in the initramfs"
+                                                   : "cannot execute the init program");
   }
-  auto space_or_error = AddressSpace::create(kernel);
-  if (space_or_error.is_error()) return no_init("out of memory for the init address space");
-  AddressSpace* space = space_or_error.value();
-  auto image = elf_load(*space, info.value(), file.data, file.size, argv, envp, init_path);
-  if (image.is_error()) {
-    klog("init: %s: loading failed (%s)", init_path, errno_name(image.error()));
-    space->destroy();
-    return no_init("cannot execute the init program");
-  }
-  auto process = kernel.create_user_process(space, image.value().frame);
+  auto process = kernel.create_user_process(space.value(), image.frame);
   if (process.is_error()) {
-    space->destroy();
+    space.value()->destroy();
     return no_init("cannot create PID 1");
   }
   Process* p = process.value();
   {
     SpinLockGuard guard(p->lock);
-    p->brk_start = p->brk_current = p->brk_mapped_end = image.value().brk_start;
+    p->brk_start = p->brk_current = p->brk_mapped_end = image.brk_start;
+    const usize length = min<usize>(string_length(canonical.data()), sizeof(p->exe_path) - 1);
+    copy_bytes(p->exe_path, canonical.data(), length);
+    p->exe_path[length] = 0;
   }
-  set_exe_path(kernel, p, init_path);
-  klog("init: started %s as pid %u (%s, entry %lx)", init_path, p->pid,
-       info.value().pie ? "static PIE" : "static", static_cast<unsigned long>(info.value().entry));
+  klog("init: started %s as pid %u (entry %lx)", init_path, p->pid, static_cast<unsigned long>(image.frame.rip));
   // Last: from here on PID 1 runs, and may exit and be freed at any moment.
   kernel.start_user_process(p);
 }

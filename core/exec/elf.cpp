@@ -190,20 +190,6 @@ class MemoryReader final : public ElfReader {
   usize m_size;
 };
 
-class KernelArgs final : public ExecArgs {
- public:
-  KernelArgs(const char* const* argv, const char* const* envp) : m_lists{argv, envp} {}
-  usize count(bool env) const override { return tandem::count(m_lists[env ? 1 : 0]); }
-  usize length(bool env, usize i) const override { return string_length(m_lists[env ? 1 : 0][i]); }
-  Result<void> copy(bool env, usize i, usize offset, void* out, usize n) override {
-    copy_bytes(out, m_lists[env ? 1 : 0][i] + offset, n);
-    return {};
-  }
-
- private:
-  const char* const* m_lists[2];
-};
-
 // Copies `length` file bytes at `file_offset` to `address` in the space, a page at a time.
 Result<void> copy_file_bytes(AddressSpace& space, ElfReader& reader, u64 file_offset, u64 address, u64 length) {
   u8 buffer[512];
@@ -339,6 +325,13 @@ Result<ExecImage> elf_build_stack(AddressSpace& space, const ElfInfo& info, cons
   image.frame.rflags = 0x202;
   image.brk_start = info.image_end;
   return image;
+}
+
+usize KernelArgs::count(bool env) const { return tandem::count(m_lists[env ? 1 : 0]); }
+usize KernelArgs::length(bool env, usize i) const { return string_length(m_lists[env ? 1 : 0][i]); }
+Result<void> KernelArgs::copy(bool env, usize i, usize offset, void* out, usize n) {
+  copy_bytes(out, m_lists[env ? 1 : 0][i] + offset, n);
+  return {};
 }
 
 Result<ExecImage> elf_load(AddressSpace& space, const ElfInfo& info, const u8* data, usize size,

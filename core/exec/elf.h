@@ -82,9 +82,24 @@ class ExecArgs {
   // The length of string i, without its NUL.
   virtual usize length(bool env, usize i) const = 0;
   virtual Result<void> copy(bool env, usize i, usize offset, void* out, usize n) = 0;
+  // Reads what count() and length() answer from. execve calls it once the program has been
+  // found, so a bad path is reported before a bad argv, as on Linux.
+  virtual Result<void> prepare() { return {}; }
 
  protected:
   ~ExecArgs() = default;
+};
+
+// Arguments held by the kernel (PID 1's): NUL-terminated arrays of C strings.
+class KernelArgs final : public ExecArgs {
+ public:
+  KernelArgs(const char* const* argv, const char* const* envp) : m_lists{argv, envp} {}
+  usize count(bool env) const override;
+  usize length(bool env, usize i) const override;
+  Result<void> copy(bool env, usize i, usize offset, void* out, usize n) override;
+
+ private:
+  const char* const* m_lists[2];
 };
 
 // Maps the PT_LOAD segments of `info` into `space`, reading the file through `reader`.

@@ -42,16 +42,21 @@ class VnodeReader final : public ElfReader {
   Vnode* m_vnode;
 };
 
-// argv and envp in the old address space: pointers and lengths are read once, at construction.
+// argv and envp in the old address space: pointers and lengths are read once, by prepare().
 class UserArgs final : public ExecArgs {
  public:
-  explicit UserArgs(Kernel& kernel) : m_heap(kernel.heap()) {}
+  UserArgs(Kernel& kernel, u64 argv, u64 envp) : m_heap(kernel.heap()), m_arrays{argv, envp} {}
   ~UserArgs() {
     for (Entry*& chunk : m_chunks) {
       if (chunk != nullptr) m_heap.free(chunk, kChunkBytes);
     }
   }
   TANDEM_NONCOPYABLE(UserArgs);
+
+  Result<void> prepare() override {
+    TRY(load(false, m_arrays[0]));
+    return load(true, m_arrays[1]);
+  }
 
   Result<void> load(bool env, u64 array) {
     usize& n = m_count[env ? 1 : 0];
@@ -116,6 +121,7 @@ class UserArgs final : public ExecArgs {
   }
 
   Heap& m_heap;
+  u64 m_arrays[2];
   Entry* m_chunks[kMaxEntries / kPerChunk] = {};
   usize m_count[2] = {0, 0};
 };
@@ -169,19 +175,15 @@ void end_other_threads(Kernel& kernel, Process* process) {
 
 }  // namespace
 
-Result<void> exec_program(Kernel& kernel, hal::UserFrame& frame, i32 dirfd, const char* path, u64 argv, u64 envp,
-                          bool follow) {
-  Thread* self = Kernel::current_thread();
-  Process* process = self->process;
+Result<AddressSpace*> exec_build(Kernel& kernel, i32 dirfd, const char* path, bool follow, ExecArgs& args,
+                                 ExecImage* image, char* canonical) {
   Vfs* vfs = TRY(kernel_vfs(kernel));
-  PathBuffer canonical(kernel);
-  if (!canonical.ok()) return Errno::kENOMEM;
 
-  // Decode: the program, its interpreter, the arguments.
+  // Decode: the program, its interpreter.
   Vnode* program_vnode = nullptr;
   {
     AtStart start = TRY(at_start(dirfd, path));
-    program_vnode = TRY(vfs->resolve(start.start(), path, follow, canonical.data()));
+    program_vnode = TRY(vfs->resolve(start.start(), path, follow, canonical));
   }
   VnodeRef program(program_vnode);
   HeaderBuffer headers(kernel.heap());
@@ -199,9 +201,7 @@ Result<void> exec_program(Kernel& kernel, hal::UserFrame& frame, i32 dirfd, cons
     TRY(reader.read(info.interp_offset, interp_path.data(), info.interp_size));
     interp_path.data()[info.interp_size - 1] = 0;
     AtStart start = TRY(at_start(kAtFdCwd, interp_path.data()));
-    auto resolved = vfs->resolve(start.start(), interp_path.data(), true);
-    if (resolved.is_error()) return resolved.error() == Errno::kENOENT ? Errno::kENOENT : resolved.error();
-    interp_vnode = resolved.value();
+    interp_vnode = TRY(vfs->resolve(start.start(), interp_path.data(), true));
   }
   VnodeRef interp(interp_vnode);
   if (interp_vnode != nullptr) {
@@ -209,12 +209,9 @@ Result<void> exec_program(Kernel& kernel, hal::UserFrame& frame, i32 dirfd, cons
     interp_options.dyn_bias = kInterpBase;
     interp_info = TRY(read_elf(interp_vnode, headers, interp_options));
   }
+  TRY(args.prepare());
 
-  UserArgs args(kernel);
-  TRY(args.load(false, argv));
-  TRY(args.load(true, envp));
-
-  // Build the new address space while the old one is intact.
+  // Build the new address space.
   AddressSpace* space = TRY(AddressSpace::create(kernel));
   auto built = [&]() -> Result<ExecImage> {
     VnodeReader reader(program.get());
@@ -223,13 +220,27 @@ Result<void> exec_program(Kernel& kernel, hal::UserFrame& frame, i32 dirfd, cons
       VnodeReader interp_reader(interp_vnode);
       TRY(elf_map_segments(*space, interp_info, interp_reader));
     }
-    return elf_build_stack(*space, info, interp_vnode != nullptr ? &interp_info : nullptr, args, canonical.data());
+    return elf_build_stack(*space, info, interp_vnode != nullptr ? &interp_info : nullptr, args, canonical);
   }();
   if (built.is_error()) {
     space->destroy();
     return built.error();
   }
-  const ExecImage& image = built.value();
+  *image = built.value();
+  return space;
+}
+
+Result<void> exec_program(Kernel& kernel, hal::UserFrame& frame, i32 dirfd, const char* path, u64 argv, u64 envp,
+                          bool follow) {
+  Thread* self = Kernel::current_thread();
+  Process* process = self->process;
+  PathBuffer canonical(kernel);
+  if (!canonical.ok()) return Errno::kENOMEM;
+  UserArgs args(kernel, argv, envp);
+  // Everything that can fail, while the old address space is intact (and still the active one,
+  // which the argument strings are copied from).
+  ExecImage image;
+  AddressSpace* space = TRY(exec_build(kernel, dirfd, path, follow, args, &image, canonical.data()));
 
   // Invoke: from here on nothing fails.
   end_other_threads(kernel, process);
