@@ -13,6 +13,9 @@
 #   --accel A    tcg (default) or kvm              --timeout S seconds before giving up (60)
 #   --initrd F   boot this initramfs as is instead of building one
 #   --no-busybox leave Debian's busybox-static out of the initramfs
+#   --initargs P with --initrd: PROGRAM's argv and environment come from the file P inside the
+#                initramfs (NUL-terminated strings: argv, an empty string, envp), so they may
+#                hold any bytes; the arguments after PROGRAM are then not allowed
 #   --gdb        stop QEMU before the first instruction, its gdb stub on the first free
 #                localhost port from 1234, and print the gdb command that connects
 #
@@ -23,7 +26,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem boot: $*" >&2; exit 2; }
 
 cpus=1
@@ -31,6 +34,7 @@ mem=512M
 accel=tcg
 gdb=0
 initrd=
+initargs=
 timeout_secs=60
 busybox=1
 while [ $# -gt 0 ]; do
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --accel) accel=${2:?}; shift 2 ;;
     --gdb) gdb=1; shift ;;
     --initrd) initrd=${2:?}; shift 2 ;;
+    --initargs) initargs=${2:?}; shift 2 ;;
     --timeout) timeout_secs=${2:?}; shift 2 ;;
     --no-busybox) busybox=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -110,7 +115,10 @@ else
 fi
 
 cmdline="init=$init"
-if [ $# -gt 0 ]; then
+if [ -n "$initargs" ]; then
+  [ -n "$initrd" ] && [ $# -eq 0 ] || die "--initargs goes with --initrd and no arguments after PROGRAM"
+  cmdline+=" initargs=$initargs"
+elif [ $# -gt 0 ]; then
   cmdline+=" --"
   for arg in "$@"; do
     [[ "$arg" == *'"'* ]] && die "arguments cannot contain double quotes (kernel command line)"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# tools/erlang.sh: `./tandem erlang` - boots Debian's own Erlang runtime (beam.smp, unmodified)
+# as PID 1 of the tandem kernel in QEMU.
+#
+# usage: ./tandem erlang [--cpus N] [--mem SIZE] [--schedulers N] [--net] [--forward HOST:GUEST]...
+#                        [--timeout S] [--eval EXPR | -- ARGS...]
+#
+#   --cpus N         CPUs (default 8)                 --mem SIZE    RAM (default 1024M)
+#   --schedulers N   Erlang scheduler threads (default: as many as CPUs)
+#   --net            add a virtio-net device (QEMU user networking, the guest is 10.0.2.15)
+#   --forward H:G    forward host TCP port H to guest port G (implies --net; default 5555:5555)
+#   --timeout S      seconds before giving up (default 300)
+#   --eval EXPR      run EXPR with -noshell (end it with halt() or halt(N))
+#   -- ARGS...       init arguments for the runtime after `-boot start_clean`, as given to erl
+#   (neither)        the Erlang shell on the serial console
+#
+# beam.smp is started directly, as the `erl` script would start it: BINDIR in the environment,
+# `-- -root /usr/lib/erlang -bindir ERTS/bin -- -boot start_clean ...`. The payload is the
+# host's installed erlang-base (tools/mkinitramfs --payload erlang): nothing is patched.
+# Exit status: the runtime's (halt(N) gives N; 128+N when signal N killed it), 124 timeout,
+# 125 kernel panic, 2 usage.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+die() { echo "tandem erlang: $*" >&2; exit 2; }
+
+cpus=8
+mem=1024M
+schedulers=
+net=0
+forwards=()
+timeout_secs=300
+eval_expr=
+have_eval=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --cpus) cpus=${2:?--cpus needs a value}; shift 2 ;;
+    --mem) mem=${2:?--mem needs a value}; shift 2 ;;
+    --schedulers) schedulers=${2:?--schedulers needs a value}; shift 2 ;;
+    --net) net=1; shift ;;
+    --forward) net=1; forwards+=("${2:?--forward needs HOST:GUEST}"); shift 2 ;;
+    --timeout) timeout_secs=${2:?--timeout needs a value}; shift 2 ;;
+    --eval) eval_expr=${2?--eval needs an expression}; have_eval=1; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) usage >&2; die "unknown argument $1" ;;
+  esac
+done
+[[ "$cpus" =~ ^[0-9]+$ ]] && [ "$cpus" -ge 1 ] && [ "$cpus" -le 64 ] || die "--cpus must be 1..64"
+[ -n "$schedulers" ] || schedulers=$cpus
+[[ "$schedulers" =~ ^[0-9]+$ ]] && [ "$schedulers" -ge 1 ] && [ "$schedulers" -le 1024 ] ||
+  die "--schedulers must be 1..1024"
+[[ "$timeout_secs" =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
+[ "$have_eval" = 0 ] || [ $# -eq 0 ] || die "--eval and -- ARGS exclude each other"
+for f in "${forwards[@]}"; do
+  [[ "$f" =~ ^[0-9]+:[0-9]+$ ]] || die "--forward $f: expected HOST:GUEST port numbers"
+done
+
+bash "$ROOT/tools/setup.sh" --quiet toolchain qemu erlang base
+
+erts=$(ls -d /usr/lib/erlang/erts-*/ 2>/dev/null | sort | tail -n 1)
+erts=${erts%/}
+[ -x "$erts/bin/beam.smp" ] || die "no beam.smp under /usr/lib/erlang (install erlang-base)"
+
+work=$ROOT/build/erlang
+mkdir -p "$work/root/etc/tandem"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$work/root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/root/etc/group"
+echo tandem >"$work/root/etc/hostname"
+
+# beam.smp's argv and environment, NUL-separated (any bytes may appear in an expression).
+beam=$erts/bin/beam.smp
+args=("$beam" -S "$schedulers:$schedulers" -- -root /usr/lib/erlang -bindir "$erts/bin" -- -boot start_clean)
+if [ "$have_eval" = 1 ]; then
+  args+=(-noshell -eval "$eval_expr")
+else
+  args+=("$@")
+fi
+env=("BINDIR=$erts/bin" "ROOTDIR=/usr/lib/erlang" "EMU=beam" "PROGNAME=erl" "HOME=/" "TERM=dumb"
+     "PATH=$erts/bin:/usr/bin:/bin")
+{
+  printf '%s\0' "${args[@]}"
+  printf '\0'
+  printf '%s\0' "${env[@]}"
+} >"$work/root/etc/tandem/init.args"
+
+python3 "$ROOT/tools/mkinitramfs" -o "$work/initramfs.cpio" --payload erlang --dir "$work/root"
+
+boot=(--cpus "$cpus" --mem "$mem" --timeout "$timeout_secs" --initrd "$work/initramfs.cpio"
+      --initargs /etc/tandem/init.args)
+if [ "$net" = 1 ]; then
+  grep -q -- '--net' "$ROOT/tools/boot.sh" || die "--net: networking is not available in this build yet"
+  boot+=(--net)
+  for f in "${forwards[@]}"; do boot+=(--forward "$f"); done
+fi
+exec bash "$ROOT/tools/boot.sh" "${boot[@]}" -- "$beam"
