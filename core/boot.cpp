@@ -227,6 +227,7 @@ namespace kentry {
   KernelConfig config;
   config.cpu_count = hal::cpu_count();
   config.futex_mode = cmdline_has(info.cmdline, "futex=spin") ? FutexMode::SpinYield : FutexMode::Blocking;
+  config.trace_syscalls = cmdline_has(info.cmdline, "strace");
   config.init = &boot_init;
   if (info.cmdline != nullptr) {
     const usize n = min<usize>(string_length(info.cmdline), kMaxCmdline - 1);

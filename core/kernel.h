@@ -29,6 +29,8 @@ struct KernelConfig {
   u32 max_threads = kMaxThreads;  // at most kMaxThreads; a smaller table for tests
   FutexMode futex_mode = FutexMode::Blocking;
   bool tickless_idle = true;
+  // Logs every system call with its arguments and result (`strace` on the boot command line).
+  bool trace_syscalls = false;
   // The first kernel thread, started on CPU 0 once it is up: it builds PID 1.
   void (*init)(class Kernel& kernel, void* arg) = nullptr;
   void* init_arg = nullptr;

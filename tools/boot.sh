@@ -13,6 +13,7 @@
 #   --accel A    tcg (default) or kvm              --timeout S seconds before giving up (60)
 #   --initrd F   boot this initramfs as is instead of building one
 #   --no-busybox leave Debian's busybox-static out of the initramfs
+#   --strace     the kernel logs every system call with its arguments and result
 #   --initargs P with --initrd: PROGRAM's argv and environment come from the file P inside the
 #                initramfs (NUL-terminated strings: argv, an empty string, envp), so they may
 #                hold any bytes; the arguments after PROGRAM are then not allowed
@@ -26,7 +27,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem boot: $*" >&2; exit 2; }
 
 cpus=1
@@ -35,6 +36,7 @@ accel=tcg
 gdb=0
 initrd=
 initargs=
+strace=0
 timeout_secs=60
 busybox=1
 while [ $# -gt 0 ]; do
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --gdb) gdb=1; shift ;;
     --initrd) initrd=${2:?}; shift 2 ;;
     --initargs) initargs=${2:?}; shift 2 ;;
+    --strace) strace=1; shift ;;
     --timeout) timeout_secs=${2:?}; shift 2 ;;
     --no-busybox) busybox=0; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -115,6 +118,7 @@ else
 fi
 
 cmdline="init=$init"
+[ "$strace" = 0 ] || cmdline+=" strace"
 if [ -n "$initargs" ]; then
   [ -n "$initrd" ] && [ $# -eq 0 ] || die "--initargs goes with --initrd and no arguments after PROGRAM"
   cmdline+=" initargs=$initargs"

@@ -10,6 +10,7 @@
 #   --net            add a virtio-net device (QEMU user networking, the guest is 10.0.2.15)
 #   --forward H:G    forward host TCP port H to guest port G (implies --net; default 5555:5555)
 #   --timeout S      seconds before giving up (default 300)
+#   --strace         the kernel logs every system call (to find what the runtime misses)
 #   --eval EXPR      run EXPR with -noshell (end it with halt() or halt(N))
 #   -- ARGS...       init arguments for the runtime after `-boot start_clean`, as given to erl
 #   (neither)        the Erlang shell on the serial console
@@ -22,7 +23,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem erlang: $*" >&2; exit 2; }
 
 cpus=8
@@ -33,6 +34,7 @@ forwards=()
 timeout_secs=300
 eval_expr=
 have_eval=0
+strace=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpus) cpus=${2:?--cpus needs a value}; shift 2 ;;
@@ -40,6 +42,7 @@ while [ $# -gt 0 ]; do
     --schedulers) schedulers=${2:?--schedulers needs a value}; shift 2 ;;
     --net) net=1; shift ;;
     --forward) net=1; forwards+=("${2:?--forward needs HOST:GUEST}"); shift 2 ;;
+    --strace) strace=(--strace); shift ;;
     --timeout) timeout_secs=${2:?--timeout needs a value}; shift 2 ;;
     --eval) eval_expr=${2?--eval needs an expression}; have_eval=1; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -87,7 +90,7 @@ env=("BINDIR=$erts/bin" "ROOTDIR=/usr/lib/erlang" "EMU=beam" "PROGNAME=erl" "HOM
 
 python3 "$ROOT/tools/mkinitramfs" -o "$work/initramfs.cpio" --payload erlang --dir "$work/root"
 
-boot=(--cpus "$cpus" --mem "$mem" --timeout "$timeout_secs" --initrd "$work/initramfs.cpio"
+boot=(${strace[@]+"${strace[@]}"} --cpus "$cpus" --mem "$mem" --timeout "$timeout_secs" --initrd "$work/initramfs.cpio"
       --initargs /etc/tandem/init.args)
 if [ "$net" = 1 ]; then
   grep -q -- '--net' "$ROOT/tools/boot.sh" || die "--net: networking is not available in this build yet"
