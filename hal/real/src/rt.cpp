@@ -46,6 +46,28 @@ __attribute__((weak)) size_t strlen(const char* s) {
   return n;
 }
 
+// lwIP's core (core/net/lwip) also calls these two.
+__attribute__((weak)) int strncmp(const char* a, const char* b, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    auto x = static_cast<unsigned char>(a[i]);
+    auto y = static_cast<unsigned char>(b[i]);
+    if (x != y) return x < y ? -1 : 1;
+    if (x == 0) return 0;
+  }
+  return 0;
+}
+
+// Decimal, with optional leading spaces and sign, as C's atoi; no overflow detection (C leaves
+// it undefined; lwIP parses interface numbers of a few digits).
+__attribute__((weak)) int atoi(const char* s) {
+  while (*s == ' ' || (*s >= '\t' && *s <= '\r')) ++s;
+  bool negative = *s == '-';
+  if (*s == '-' || *s == '+') ++s;
+  unsigned value = 0;
+  while (*s >= '0' && *s <= '9') value = value * 10 + unsigned(*s++ - '0');
+  return negative ? -int(value) : int(value);
+}
+
 // The kernel never exits, so destructors of static objects never need to run.
 __attribute__((weak)) int __cxa_atexit(void (*)(void*), void*, void*) { return 0; }
 __attribute__((weak)) void* __dso_handle = nullptr;
