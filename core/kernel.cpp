@@ -3,6 +3,7 @@
 #include "core/fs/file_table.h"
 
 #include "core/lib/print.h"
+#include "core/net/stack.h"
 #include "core/syscalls/dispatch.h"
 
 namespace tandem {
@@ -30,6 +31,8 @@ Kernel::Kernel(const KernelConfig& config) : m_config(config) {
 }
 
 Kernel::~Kernel() {
+  // lwIP's state is process-wide: put it back for the next kernel instance (core/net/stack.h).
+  net_stack_shutdown(*this);
   for (u32 i = 0; i < m_thread_high_water; ++i) thread_slot(i)->~Thread();
   for (u32 i = 0; i < m_process_high_water; ++i) process_slot(i)->~Process();
   for (u32 i = 0; i < m_config.cpu_count; ++i) cpu(i).~Cpu();
@@ -252,6 +255,8 @@ void Kernel::on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user) 
     case kentry::Vector::IpiReschedule:
       ++c.stats.ipis_received;
       c.need_resched = true;
+      // Another CPU made lwIP's next timeout earlier (core/net/stack.h): an idle CPU 0 re-arms.
+      if (c.id == 0) reprogram_timer(c);
       break;
     case kentry::Vector::IpiTlbShootdown:
     case kentry::Vector::IpiBacktrace:

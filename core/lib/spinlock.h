@@ -18,6 +18,7 @@ enum class LockRank : u8 {
   FilePosition = 3,  // an open file's offset, held across a whole read or write of a regular file
   ProcessTree = 5,  // parents, children, groups (core/proc/process.cpp)
   Process = 10,
+  NetStack = 15,      // lwIP (core/net/stack.h): asked by poll under the epoll lock (Process)
   Wait = 20,          // futex buckets and wait queues
   AddressSpace = 22,  // a futex wait reads user memory, which may fault, under its bucket lock
   Timer = 25,         // timer expiry wakes threads while holding the timer queue

@@ -9,6 +9,7 @@
 // ever run on one kernel stack.
 #include "core/kernel.h"
 #include "core/lib/print.h"
+#include "core/net/stack.h"
 
 namespace tandem {
 
@@ -326,6 +327,11 @@ void Kernel::reprogram_timer(Cpu& c) {
   } else {
     c.next_tick = 0;
   }
+  // CPU 0 runs lwIP's timers (core/net/stack.h) while it has any.
+  if (c.id == 0) {
+    const u64 net = net_stack_deadline(*this);
+    if (net != 0 && (deadline == 0 || net < deadline)) deadline = net;
+  }
   hal::timer_set_deadline(deadline);
   hal::irq_restore(flags);
 }
@@ -333,6 +339,7 @@ void Kernel::reprogram_timer(Cpu& c) {
 void Kernel::on_timer(Cpu& c) {
   ++c.stats.timer_interrupts;
   const u64 now = hal::monotonic_ns();
+  if (c.id == 0) net_stack_on_timer(*this);
   {
     // Expired sleepers are woken under the timer lock, so a thread cannot cancel its timer,
     // exit and be reused while we still look at it.
