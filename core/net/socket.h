@@ -368,6 +368,11 @@ struct IrqLockHolder {
   bool held = true;
 };
 
+// readv(2)/writev(2) on a socket: one receive or send over the whole iovec array (count
+// already checked against UIO_MAXIOV by the caller), so a datagram stays one message.
+// Defined with the system calls in core/syscalls/net.cpp.
+Result<i64> socket_vector_io(Socket& socket, u64 iov_address, u64 count, bool write);
+
 // socket(2) after the layer's checks of `type`'s flags: picks the family. `flags` is O_NONBLOCK
 // or 0. EAFNOSUPPORT for families tandem lacks (AF_INET until the lwIP family is plugged in:
 // see the marked place in socket.cpp), EINVAL for a bad family number.

@@ -4,6 +4,7 @@
 #include "core/fs/vfs.h"
 #include "core/kernel.h"
 #include "core/mm/user.h"
+#include "core/net/socket.h"
 #include "core/syscalls/dispatch.h"
 #include "core/syscalls/fs_util.h"
 
@@ -69,6 +70,8 @@ Result<i64> do_vector(SyscallArgs& args, bool write) {
   {
     FileRef file = TRY(get_file(fd));
     if (write ? !file->writable() : !file->readable()) return Errno::kEBADF;
+    // A socket takes the whole array as one message (core/net).
+    if (Socket* socket = Socket::from(*file.get())) return socket_vector_io(*socket, args.arg[1], count, write);
   }
   // Decode every vector first: a bad one fails the call before anything moves.
   u64 total = 0;

@@ -22,6 +22,21 @@
   X(34, pause)             \
   X(35, nanosleep)         \
   X(39, getpid)            \
+  X(41, socket)            \
+  X(42, connect)           \
+  X(43, accept)            \
+  X(44, sendto)            \
+  X(45, recvfrom)          \
+  X(46, sendmsg)           \
+  X(47, recvmsg)           \
+  X(48, shutdown)          \
+  X(49, bind)              \
+  X(50, listen)            \
+  X(51, getsockname)       \
+  X(52, getpeername)       \
+  X(53, socketpair)        \
+  X(54, setsockopt)        \
+  X(55, getsockopt)        \
   X(56, clone)             \
   X(57, fork)              \
   X(58, vfork)             \
@@ -57,7 +72,9 @@
   X(234, tgkill)           \
   X(247, waitid)           \
   X(273, set_robust_list)  \
+  X(288, accept4)          \
   X(309, getcpu)          \
   X(318, getrandom)       \
+  X(319, memfd_create)     \
   X(322, execveat)         \
   TANDEM_FS_SYSCALLS(X)
