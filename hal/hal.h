@@ -224,6 +224,40 @@ bool copy_to_user(u64 user_dst, const void* src, size_t length);
 // otherwise stores the value seen into *seen.
 bool user_cmpxchg32(u64 user_addr, u32 expected, u32 desired, u32* seen);
 
+// ---------------------------------------------------------------------------------------------
+// Devices: PCI configuration space, MMIO through BARs, MSI(-X) interrupts. core/ reaches devices
+// only through these calls, so hal/sim can route them to the fake devices of sim/ (and the
+// booted kernel to QEMU's). DMA memory is phys_alloc_page()/phys_to_virt(): devices see
+// physical addresses.
+// ---------------------------------------------------------------------------------------------
+
+// PCI configuration space of bus/device/function (device < 32, function < 8), offset < 256;
+// `size` is 1, 2 or 4 bytes and offset is aligned to it. A function that does not exist reads
+// as all ones (vendor id 0xffff), and writes to it are ignored.
+struct PciAddress {
+  u8 bus, device, function;
+};
+u32 pci_config_read(PciAddress address, u32 offset, u32 size);
+void pci_config_write(PciAddress address, u32 offset, u32 size, u32 value);
+
+// Maps the physical MMIO range [phys, phys + length) (a BAR, or part of one) uncached, once, and
+// returns a handle for mmio_read/mmio_write: handle + offset addresses byte `offset` of the
+// range. 0 when it cannot be mapped. Mappings are never undone (devices are found at boot).
+u64 mmio_map(u64 phys, u64 length);
+// Device register access; `size` is 1, 2, 4 or 8 bytes, `address` is aligned to it. Each access
+// is a single uncached load or store, in program order with the others and with DMA memory.
+u64 mmio_read(u64 address, u32 size);
+void mmio_write(u64 address, u32 size, u64 value);
+
+// The MSI/MSI-X message (written by the device to `address`, with `data`) that makes `cpu` take
+// kentry::interrupt(Vector::Device, irq, ...). Allocates a fresh irq each call; false when
+// none is left. Irqs of MSI messages never collide with the IOAPIC's (GSIs).
+struct MsiMessage {
+  u64 address;
+  u32 data;
+};
+bool msi_allocate(u32 cpu, MsiMessage* message, u32* irq);
+
 }  // namespace hal
 
 // -------------------------------------------------------------------------------------------------

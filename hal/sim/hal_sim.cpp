@@ -12,6 +12,7 @@
 #include "hal/sim/sim_hal.h"
 #include "hal/sim/user.h"
 #include "sim/cpus/machine.h"
+#include "sim/cpus/pci_bus.h"
 
 namespace hal {
 
@@ -67,6 +68,7 @@ struct SimHal {
   std::vector<hal::Context*> live;       // contexts created during the current run
   std::vector<hal::PageTable*> tables;   // page tables created during the current run
   std::vector<Tlb> tlbs;                 // one per CPU
+  uint32_t msi_next = 0;                 // MSI irqs handed out during the current run
 };
 thread_local SimHal t_hal;
 
@@ -191,23 +193,37 @@ kentry::Vector vector_of(uint32_t bit) {
     case kIrqTimer: return kentry::Vector::Timer;
     case kIrqReschedule: return kentry::Vector::IpiReschedule;
     case kIrqTlb: return kentry::Vector::IpiTlbShootdown;
+    case kIrqDevice: return kentry::Vector::Device;
     default: return kentry::Vector::IpiBacktrace;
   }
 }
 
 }  // namespace
 
-void point(hal::Point kind) { Machine::current()->point(kind); }
+// Outside a run (a kernel destroyed after its machine stopped) nothing is scheduled: no point.
+void point(hal::Point kind) {
+  if (Machine* m = Machine::current()) m->point(kind);
+}
 
 void* user_translate(uint64_t virt, uint32_t need) { return translate(virt, need); }
 
 void install_hal(Machine& m) {
   t_hal.live.clear();
   t_hal.tlbs.assign(m.config().cpus, Tlb{});
+  t_hal.msi_next = 0;
   m.set_cleanup(&cleanup, nullptr);
 }
 
 void deliver_interrupt(uint32_t bit) {
+  uint32_t irq = 0;
+  if (bit == kIrqDevice) {
+    // One device irq per delivery, lowest first; the rest stay pending behind kIrqDevice.
+    SimCpu& c = machine().cpu();
+    if (c.device_irqs == 0) return;
+    irq = static_cast<uint32_t>(__builtin_ctzll(c.device_irqs));
+    c.device_irqs &= c.device_irqs - 1;
+    if (c.device_irqs != 0) machine().raise(c.id, kIrqDevice);
+  }
   Fiber* fiber = machine().running_fiber();
   hal::UserFrame* user = nullptr;
   const bool was_user = fiber->in_user;
@@ -215,7 +231,7 @@ void deliver_interrupt(uint32_t bit) {
     user = &static_cast<User*>(fiber->user)->frame();
     fiber->in_user = false;
   }
-  kentry::interrupt(vector_of(bit), 0, user);
+  kentry::interrupt(vector_of(bit), irq, user);
   fiber->in_user = was_user;
 }
 
@@ -461,6 +477,59 @@ bool user_cmpxchg32(u64 user_addr, u32 expected, u32 desired, u32* seen) {
   if (p == nullptr) return false;
   *seen = *p;
   if (*p == expected) *p = desired;
+  return true;
+}
+
+// Devices: the simulated machine's PCI bus (sim/cpus/pci_bus.h). Every register access is a
+// scheduling point, so other CPUs may run between a driver's register writes as on hardware.
+u32 pci_config_read(PciAddress a, u32 offset, u32 size) {
+  machine().point(Point::Hal);
+  if ((size != 1 && size != 2 && size != 4) || offset >= 256 || (offset & (size - 1)) != 0) return ~0u;
+  return sim::pci_config_read(a.bus, a.device, a.function, offset, size);
+}
+void pci_config_write(PciAddress a, u32 offset, u32 size, u32 value) {
+  machine().point(Point::Hal);
+  if ((size != 1 && size != 2 && size != 4) || offset >= 256 || (offset & (size - 1)) != 0) return;
+  sim::pci_config_write(a.bus, a.device, a.function, offset, size, value);
+}
+// The handle is the physical address itself: the bus decodes it at each access.
+u64 mmio_map(u64 phys, u64 length) {
+  if (length == 0 || phys + length < phys || phys == 0) return 0;
+  return phys;
+}
+static void check_mmio(u64 address, u32 size) {
+  if ((size != 1 && size != 2 && size != 4 && size != 8) || (address & (size - 1)) != 0)
+    panic("mmio access with a bad size or alignment");
+}
+u64 mmio_read(u64 address, u32 size) {
+  sim::Machine& m = machine();
+  m.point(Point::Hal);
+  check_mmio(address, size);
+  u64 value = 0;
+  if (!sim::pci_mmio_read(address, size, &value)) {
+    char message[128];
+    std::snprintf(message, sizeof(message), "mmio read of 0x%llx: no device decodes it", static_cast<unsigned long long>(address));
+    m.fail(sim::Outcome::Panic, message);
+  }
+  return value;
+}
+void mmio_write(u64 address, u32 size, u64 value) {
+  sim::Machine& m = machine();
+  m.point(Point::Hal);
+  check_mmio(address, size);
+  if (!sim::pci_mmio_write(address, size, value)) {
+    char message[128];
+    std::snprintf(message, sizeof(message), "mmio write of 0x%llx: no device decodes it", static_cast<unsigned long long>(address));
+    m.fail(sim::Outcome::Panic, message);
+  }
+}
+bool msi_allocate(u32 cpu, MsiMessage* message, u32* irq) {
+  if (cpu >= machine().config().cpus || message == nullptr || irq == nullptr) return false;
+  // The same numbering as hal/real: MSI irqs start after the 32 GSIs.
+  if (sim::t_hal.msi_next == 32) return false;
+  *irq = 32 + sim::t_hal.msi_next++;
+  message->address = sim::kMsiAddressBase | (u64(cpu) << 12);
+  message->data = *irq;
   return true;
 }
 

@@ -32,6 +32,7 @@ enum InterruptBit : uint32_t {
   kIrqReschedule = 1u << 1,
   kIrqTlb = 1u << 2,
   kIrqBacktrace = 1u << 3,
+  kIrqDevice = 1u << 4,  // an MSI arrived: SimCpu::device_irqs says which (sim/cpus/pci_bus.h)
 };
 
 struct MachineConfig {
@@ -76,6 +77,7 @@ struct SimCpu {
   bool irq_enabled = false;
   bool halted = false;
   uint32_t pending = 0;       // InterruptBit
+  uint64_t device_irqs = 0;   // device irqs (bit n: irq n) waiting behind kIrqDevice
   uint64_t timer_deadline = 0;
   void* local = nullptr;
   void* page_table = nullptr;

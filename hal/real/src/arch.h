@@ -18,6 +18,10 @@ namespace hal::real {
 inline constexpr u64 kKernelBase = 0xffff'ffff'8000'0000ull;
 inline constexpr u64 kDirectMapBase = 0xffff'8000'0000'0000ull;
 inline constexpr u64 kStackRegionBase = 0xffff'ff00'0000'0000ull;  // PML4 slot 510
+// Device MMIO outside the direct map's uncached 3-4 GiB window (64-bit BARs above 4 GiB): the
+// upper half of PML4 slot 510, far above any stack slot, so every address space shares it.
+inline constexpr u64 kMmioRegionBase = kStackRegionBase + (256ull << 30);
+inline constexpr u64 kMmioRegionSize = 256ull << 30;
 
 // A stack slot: one unmapped guard page, then the stack, then the pages that hold the Context
 // and its XSAVE area. Slots are never unmapped once populated (see context.cpp for why).
@@ -40,6 +44,10 @@ inline constexpr u16 kTssSel = 0x38;
 inline constexpr u8 kVecNmi = 2;
 inline constexpr u8 kVecDeviceBase = 0x30;  // IOAPIC GSI n arrives on vector 0x30 + n
 inline constexpr u32 kMaxGsi = 32;
+// MSI(-X) irqs follow the GSIs: irq kMaxGsi + n arrives on vector kVecDeviceBase + kMaxGsi + n
+// (pci.cpp), so one range of vectors 0x30-0x6f is kentry::Vector::Device with irq = vector - 0x30.
+inline constexpr u32 kMaxMsi = 32;
+inline constexpr u32 kMaxDeviceIrq = kMaxGsi + kMaxMsi;
 inline constexpr u8 kVecTimer = 0xe0;
 inline constexpr u8 kVecReschedule = 0xf0;
 inline constexpr u8 kVecTlbShootdown = 0xf1;
@@ -230,6 +238,9 @@ void paging_init(u64 top_of_ram);
 u64 kernel_pml4_phys();
 // Maps one 4 KiB kernel page in the shared kernel half (stack region); false when out of memory.
 bool kernel_map_page(u64 virt, u64 phys, bool writable);
+// Maps one 4 KiB page of device memory, uncached, in the shared kernel half (pci.cpp's MMIO
+// window); false when out of memory.
+bool kernel_map_mmio_page(u64 virt, u64 phys);
 // True when `virt` is mapped in the active page tables (for the stack walker).
 bool kernel_address_mapped(u64 virt);
 

@@ -213,6 +213,15 @@ bool kernel_map_page(u64 virt, u64 phys, bool writable) {
   return pte != nullptr;
 }
 
+bool kernel_map_mmio_page(u64 virt, u64 phys) {
+  IrqFlags flags = g_kernel_pt_lock.lock();
+  u64* pte = walk(g_kernel_pml4, virt, true, kPtePresent | kPteWrite);
+  // PCD and PWT: uncached (PAT entry 3), as device registers must be.
+  if (pte) *pte = phys | kPtePresent | kPteGlobal | kPteWrite | kPteNoCache | kPteWriteThrough | leaf_nx(false);
+  g_kernel_pt_lock.unlock(flags);
+  return pte != nullptr;
+}
+
 bool kernel_address_mapped(u64 virt) {
   u64 table = read_cr3() & kAddrMask;
   for (int level = 3; level >= 0; --level) {

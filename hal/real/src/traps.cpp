@@ -214,7 +214,7 @@ void device_or_ipi(TrapFrame& f, bool from_user) {
     lapic_eoi();
     tlb_service();
     kind = kentry::Vector::IpiTlbShootdown;
-  } else if (v >= kVecDeviceBase && v < kVecDeviceBase + kMaxGsi) {
+  } else if (v >= kVecDeviceBase && v < kVecDeviceBase + kMaxDeviceIrq) {
     lapic_eoi();
     kind = kentry::Vector::Device;
     irq = v - kVecDeviceBase;
