@@ -245,8 +245,25 @@ Thread* Kernel::thread_by_tid(u32 tid) {
   idle_loop();
 }
 
+bool Kernel::register_irq_handler(u32 irq, IrqHandler handler, void* context) {
+  // Drivers register at boot, before their device can interrupt, so the interrupt path reads
+  // the table without a lock.
+  for (IrqSlot& slot : m_irq_handlers) {
+    if (slot.handler == nullptr) {
+      slot = IrqSlot{irq, handler, context};
+      return true;
+    }
+  }
+  return false;
+}
+
+void Kernel::unregister_irq_handler(u32 irq) {
+  for (IrqSlot& slot : m_irq_handlers) {
+    if (slot.handler != nullptr && slot.irq == irq) slot = IrqSlot{};
+  }
+}
+
 void Kernel::on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user) {
-  (void)irq;
   Cpu& c = this_cpu();
   switch (vector) {
     case kentry::Vector::Timer:
@@ -260,8 +277,12 @@ void Kernel::on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user) 
       break;
     case kentry::Vector::IpiTlbShootdown:
     case kentry::Vector::IpiBacktrace:
-    case kentry::Vector::Device:
       ++c.stats.ipis_received;
+      break;
+    case kentry::Vector::Device:
+      for (const IrqSlot& slot : m_irq_handlers) {
+        if (slot.handler != nullptr && slot.irq == irq) slot.handler(slot.context, irq);
+      }
       break;
   }
   if (user != nullptr) return_to_user(*user);

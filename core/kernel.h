@@ -20,6 +20,7 @@ namespace tandem {
 
 class Vfs;
 class CpioFs;
+class NetDevice;
 
 inline constexpr u32 kMaxThreads = TANDEM_MAX_THREADS;
 inline constexpr u64 kTickNs = 10'000'000;  // 100 Hz
@@ -51,6 +52,16 @@ class Kernel {
   // never touch a file costs nothing more. root_archive, when set before, becomes the root.
   Atomic<Vfs*> vfs{nullptr};
   const CpioFs* root_archive = nullptr;
+
+  // The network card (core/net/netdev.h), found at boot by netdev_probe; null when none.
+  NetDevice* net_device = nullptr;
+
+  // Device interrupts (kentry::Vector::Device): a driver registers the handler of its irq before
+  // the device may raise it. Runs in interrupt context with interrupts disabled. false when the
+  // table is full.
+  using IrqHandler = void (*)(void* context, u32 irq);
+  bool register_irq_handler(u32 irq, IrqHandler handler, void* context);
+  void unregister_irq_handler(u32 irq);
 
   // Threads and processes.
   Result<Thread*> create_thread(Process* process, void (*entry)(void*), void* arg);
@@ -149,6 +160,14 @@ class Kernel {
   Heap m_heap;
   FutexTable m_futexes{*this};
   alignas(Cpu) u8 m_cpu_storage[sizeof(Cpu) * hal::kMaxCpus];  // cpu_count constructed
+
+  struct IrqSlot {
+    u32 irq;
+    IrqHandler handler;  // null: free
+    void* context;
+  };
+  static constexpr u32 kMaxIrqHandlers = 4;
+  IrqSlot m_irq_handlers[kMaxIrqHandlers] = {};
 
   SpinLock m_process_tree_lock{LockRank::ProcessTree};
   SpinLock m_table_lock{LockRank::Process};
