@@ -13,6 +13,7 @@
 #include "core/fs/vfs.h"
 #include "core/kernel.h"
 #include "core/lib/print.h"
+#include "core/net/netdev.h"
 #include "core/syscalls/fs_util.h"
 
 namespace tandem {
@@ -121,6 +122,8 @@ void boot_init(Kernel& kernel, void*) {
   u32 online = 0;
   for (u32 i = 0; i < kernel.config().cpu_count; ++i) online += kernel.cpu(i).online ? 1 : 0;
   klog("init: %u of %u CPUs online", online, kernel.config().cpu_count);
+  // The network card, if the machine has one (core/net/netdev.h); silent when there is none.
+  netdev_probe(kernel);
 
   // The command line: kernel words, then ` -- ` and the init program's arguments.
   static char line[kMaxCmdline];

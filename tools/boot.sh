@@ -2,7 +2,8 @@
 # tools/boot.sh: `./tandem boot` - boots the tandem kernel in QEMU with a program as PID 1.
 #
 # usage: ./tandem boot [--cpus N] [--mem SIZE] [--accel tcg|kvm] [--gdb] [--initrd FILE]
-#                      [--timeout S] [--no-busybox] -- PROGRAM [ARGS...]
+#                      [--timeout S] [--no-busybox] [--net] [--forward [tcp:|udp:]HOST:GUEST]
+#                      -- PROGRAM [ARGS...]
 #
 #   PROGRAM      a tests/userspace program name (hello, cpus, exitcode, segv, threads): runs as
 #                /bin/NAME; or a host path to a static x86-64 executable: copied to the same
@@ -17,6 +18,10 @@
 #   --initargs P with --initrd: PROGRAM's argv and environment come from the file P inside the
 #                initramfs (NUL-terminated strings: argv, an empty string, envp), so they may
 #                hold any bytes; the arguments after PROGRAM are then not allowed
+#   --net        a virtio-net card on QEMU user networking (guest 10.0.2.15); host port 5555
+#                forwards to the guest's 5555 unless --forward says otherwise
+#   --forward [tcp:|udp:]HOST:GUEST  forward localhost:HOST to the guest's GUEST (repeatable;
+#                implies --net)
 #   --gdb        stop QEMU before the first instruction, its gdb stub on the first free
 #                localhost port from 1234, and print the gdb command that connects
 #
@@ -27,7 +32,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem boot: $*" >&2; exit 2; }
 
 cpus=1
@@ -39,6 +44,7 @@ initargs=
 strace=0
 timeout_secs=60
 busybox=1
+net=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpus) cpus=${2:?}; shift 2 ;;
@@ -50,6 +56,8 @@ while [ $# -gt 0 ]; do
     --strace) strace=1; shift ;;
     --timeout) timeout_secs=${2:?}; shift 2 ;;
     --no-busybox) busybox=0; shift ;;
+    --net) net+=(--net); shift ;;
+    --forward) net+=(--forward "${2:?}"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     -*) usage >&2; die "unknown option $1" ;;
@@ -157,5 +165,5 @@ for port in range(1234, 1334):
 fi
 set +e
 "$ROOT/qemu/run-kernel" --smp "$cpus" --mem "$mem" --initrd "$initrd" --append "$cmdline" \
-  --timeout "$timeout_secs" "$kernel" -- "${extra[@]}"
+  --timeout "$timeout_secs" "${net[@]}" "$kernel" -- "${extra[@]}"
 exit $?

@@ -30,8 +30,6 @@ class NetDevice {
   // `frame` is valid only during the call: the stack copies what it keeps.
   using ReceiveFn = void (*)(void* context, const void* frame, usize length);
 
-  virtual ~NetDevice() = default;
-
   // The card's hardware address (6 bytes, kMacLength).
   virtual const u8* mac() const = 0;
   // Whether the link is up (VIRTIO_NET_S_LINK_UP; always true on a device without status).
@@ -61,6 +59,11 @@ class NetDevice {
     u64 interrupts = 0;
   };
   virtual Stats stats() const = 0;
+
+ protected:
+  // Not virtual: a device is never deleted through this interface (the freestanding kernel has
+  // no operator delete); netdev_shutdown destroys the concrete driver.
+  ~NetDevice() = default;
 };
 
 // Finds the first supported network card on the PCI bus, brings it up with interrupts routed
