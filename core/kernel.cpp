@@ -361,12 +361,16 @@ void user_fault(UserFault fault, hal::u64 address, hal::UserFrame& frame) {
   switch (fault) {
     case UserFault::Segv:
       signal = sig::kSigsegv;
-      // A mapping that exists but forbids the access is SEGV_ACCERR; no mapping is SEGV_MAPERR.
-      code = Kernel::current_thread()->process != nullptr &&
-                     Kernel::current_thread()->process->address_space != nullptr &&
-                     Kernel::current_thread()->process->address_space->protection_at(address) != 0
-                 ? sig::kSegvAccerr
-                 : sig::kSegvMaperr;
+      // A mapping that exists but forbids the access is SEGV_ACCERR; no mapping is SEGV_MAPERR;
+      // a shared file mapping past the end of its file is SIGBUS (BUS_ADRERR), as on Linux.
+      if (Kernel::current_thread()->process != nullptr &&
+          Kernel::current_thread()->process->address_space != nullptr) {
+        switch (Kernel::current_thread()->process->address_space->classify_fault(address)) {
+          case tandem::FaultKind::Unmapped: code = sig::kSegvMaperr; break;
+          case tandem::FaultKind::Forbidden: code = sig::kSegvAccerr; break;
+          case tandem::FaultKind::BeyondFile: signal = sig::kSigbus; code = sig::kBusAdrerr; break;
+        }
+      }
       break;
     case UserFault::Bus: signal = sig::kSigbus; code = sig::kBusAdrerr; break;
     case UserFault::Ill: signal = sig::kSigill; code = sig::kIllIllopn; break;

@@ -129,6 +129,11 @@ constexpr uint32_t arg(uint32_t kind, uint32_t payload) { return (kind << 28) | 
 // Pseudo-operations (not system calls): user-mode stores to futex words, a number that must be
 // ENOSYS (the real number in args[0]).
 constexpr uint32_t kOpStore = 1000, kOpAdd = 1001, kOpEnosys = 2000;
+// memfd_create(name, flags), ftruncate to a size, and two MAP_SHARED views of the file at a page
+// offset (one with the fuzzed protection, one PROT_READ|PROT_EXEC, as the Erlang JIT makes
+// them): a store through a writable view must read back through the other inside the file.
+// The descriptor is the result, so later generic ops read, write, truncate and map it.
+constexpr uint32_t kOpMemfd = 1002;
 
 // Numbers the generic op never calls: they have a template (their waits get timeouts, clone
 // children need an entry point), or they would run the interpreter again in a new process or
@@ -317,7 +322,16 @@ Op take_op(fuzz::FuzzInput& in, uint32_t slices) {
       for (int i = 1; i < 6; ++i) op.args[i] = take_generic(in);
       break;
     }
-    default: {  // 24-27: any other implemented syscall, with resource arguments
+    case 27: {  // memfd_create and MAP_SHARED views of it (kOpMemfd)
+      op.nr = kOpMemfd;
+      op.args[0] = arg(kPath, small(in));                          // the name
+      op.args[1] = take_typed(in, arg(kImm, small(in) & 0x7));      // MFD_* flags
+      op.args[2] = take_typed(in, arg(kImm, small(in) % 4 * 4096)); // file size
+      op.args[3] = arg(kImm, small(in));                           // prot of view 1, unmap bits
+      op.args[4] = arg(kImm, small(in) % 3);                       // offset in pages
+      break;
+    }
+    default: {  // 24-26: any other implemented syscall, with resource arguments
       const Implemented& table = implemented();
       if (table.count == 0) break;  // sched_yield
       op.nr = table.numbers[in.take_u8() % table.count];
@@ -331,7 +345,7 @@ Op take_op(fuzz::FuzzInput& in, uint32_t slices) {
 bool is_generic(uint32_t nr) {
   switch (nr) {
     case 24: case 35: case 39: case 56: case 60: case 96: case 186: case 202: case 218: case 228: case 229:
-    case 230: case 231: case kOpStore: case kOpAdd: case kOpEnosys:
+    case 230: case 231: case kOpStore: case kOpAdd: case kOpEnosys: case kOpMemfd:
       return false;
     default:
       return true;
@@ -443,6 +457,27 @@ void run_slice(User& u, uint32_t slice) {
       r = u.syscall(a[0], a[1], a[2], a[3], a[4], a[5]);
       if (r != -38) u.fail("syscall %llu has no handler but returned %lld", static_cast<unsigned long long>(a[0]),
                            static_cast<long long>(r));
+    } else if (nr == kOpMemfd) {
+      r = u.syscall(319, a[0], a[1]);
+      if (r >= 0) {
+        const uint64_t fd = static_cast<uint64_t>(r), size = a[2], prot = a[3] & 7, offset = a[4] * 4096;
+        const uint64_t length = 2 * 4096;
+        const int64_t truncated = u.syscall(77, fd, size);
+        const int64_t v1 = u.syscall(9, 0, length, prot, 0x01, fd, offset);  // MAP_SHARED
+        const int64_t v2 = u.syscall(9, 0, length, 0x1 | 0x4, 0x01, fd, offset);
+        // Touch only inside the file (past its end is SIGBUS), and only with one thread: another
+        // could guess the descriptor's number and truncate or write the file in between.
+        const bool alone = g_program->threads == 1 && g_clones == 0;
+        if (alone && truncated == 0 && v1 > 0 && v2 > 0 && (prot & 2) && size > offset) {
+          const uint32_t value = 0x5eed0000u | i;
+          u.store32(static_cast<uint64_t>(v1) + 8, value);
+          if (u.load32(static_cast<uint64_t>(v2) + 8) != value)
+            u.fail("memfd views disagree: wrote %#x through one, read %#x through the other", value,
+                   u.load32(static_cast<uint64_t>(v2) + 8));
+        }
+        if (v1 > 0 && (a[3] & 8)) u.syscall(11, static_cast<uint64_t>(v1), length);
+        if (v2 > 0 && (a[3] & 16)) u.syscall(11, static_cast<uint64_t>(v2), length);
+      }
     } else if (nr == 56) {
       if (g_clones++ >= kMaxClones) continue;
       const uint64_t flags = a[0] == 0 ? sim::ulib::kThreadFlags : a[0];
@@ -523,7 +558,7 @@ void print_program(const Program& p, const fuzz::KernelRun& run) {
                p.ops.size());
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const Op& op = p.ops[i];
-    const char* name = op.nr == kOpStore ? "store" : op.nr == kOpAdd ? "add" : op.nr == kOpEnosys ? "enosys"
+    const char* name = op.nr == kOpStore ? "store" : op.nr == kOpAdd ? "add" : op.nr == kOpEnosys ? "enosys" : op.nr == kOpMemfd ? "memfd"
                                                                     : tandem::syscall_name(op.nr);
     std::fprintf(stderr, "  %2zu t%u %-16s", i, op.slice, name != nullptr ? name : "?");
     for (uint32_t a : op.args) std::fprintf(stderr, " %u:%x", a >> 28, a & 0x0fffffff);

@@ -1,21 +1,30 @@
 // tmpfs: a writable file system in kernel memory. Directories are lists of named entries that
-// hold a reference to their vnode; regular files keep their bytes in physical pages found
-// through a two-level page index; symbolic links keep their target in a heap string.
+// hold a reference to their vnode; symbolic links keep their target in a heap string; a regular
+// file's bytes are the pages of a memory object (core/mm/vm_object.h), Linux's shmem design:
+// read and write reach the same pages as every MAP_SHARED mapping of the file, so a store
+// through a mapping is what read() returns, in any process. memfd_create makes such a file
+// with no name in any directory (tmpfs_create_memfd).
 //
-// One spin lock per tmpfs instance guards every node's data and every directory's entries.
-// Copies to and from user memory happen under it (a fault there takes the address-space lock,
-// which ranks above it); a vnode's last release never happens under it, because freeing a
-// directory releases its children, which takes it again.
+// One spin lock per tmpfs instance guards every directory's entries and serializes writers
+// (O_APPEND stays atomic); a file's pages and size are guarded by its object's lock instead,
+// which the fault path takes too. Copies to and from user memory happen under the tmpfs lock
+// (a fault there takes the address-space lock, which ranks above it) but never under the
+// object's lock: the data goes through a kernel bounce buffer, because the user buffer may be
+// a mapping of the very same file. A vnode's last release never happens under the tmpfs
+// lock, because freeing a directory releases its children, which takes it again.
 #include "core/kernel.h"
 #include "core/fs/vfs.h"
+#include "core/mm/vm_object.h"
 
 namespace tandem {
 
 namespace {
 
-constexpr u64 kIndexEntries = hal::kPageSize / sizeof(u64);  // 512 pages per index page
-constexpr u64 kTopEntries = 64;                               // 64 x 2 MiB = 128 MiB per file
-constexpr u64 kMaxFileSize = kTopEntries * kIndexEntries * hal::kPageSize;
+// Linux's limit is the page cache's (MAX_LFS_FILESIZE); pages only exist once written, so this
+// only bounds offsets.
+constexpr u64 kMaxFileSize = 1ull << 40;
+// Bytes moved per step between user memory and a file's pages (see the header comment).
+constexpr usize kBounceSize = 512;
 
 struct TmpFs : FileSystem {
   SpinLock lock{LockRank::Wait};
@@ -40,6 +49,11 @@ class TmpNode final : public Vnode {
   TmpFs* tfs() const { return static_cast<TmpFs*>(m_fs); }
   bool m_owns_fs = false;  // the root the mount made: frees the TmpFs record last
   Heap& heap() const { return m_fs->kernel->heap(); }
+  // A new node that tmpfs_create_memfd makes into an unlinked file holding `data`.
+  void become_memfd(VmObject* data) {
+    m_links = 0;
+    m_data = data;
+  }
 
   Result<Vnode*> lookup(const char* name, usize length) override {
     SpinLockGuard guard(tfs()->lock);
@@ -238,23 +252,30 @@ class TmpNode final : public Vnode {
 
   Result<usize> read(u64 offset, const IoBuffer& out, usize length) override {
     if (is_directory()) return Errno::kEISDIR;
-    SpinLockGuard guard(tfs()->lock);
-    if (offset >= m_size) return usize{0};
-    length = min<u64>(length, m_size - offset);
+    VmObject* data;
+    {
+      SpinLockGuard guard(tfs()->lock);
+      data = m_data;  // released only when the node goes, and the caller holds the node
+    }
+    if (data == nullptr) return usize{0};  // never written: empty
+    u8 bounce[kBounceSize];
     usize done = 0;
-    static const u8 kZeros[256] = {};
     while (done < length) {
       const u64 at = offset + done;
-      const u64 in_page = at % hal::kPageSize;
-      const usize chunk = min<u64>(length - done, hal::kPageSize - in_page);
-      const u64 phys = page(at / hal::kPageSize);
-      bool ok = true;
-      if (phys != 0) {
-        ok = out.put(done, static_cast<u8*>(hal::phys_to_virt(phys)) + in_page, chunk);
-      } else {
-        for (usize z = 0; z < chunk && ok; z += sizeof(kZeros)) ok = out.put(done + z, kZeros, min(sizeof(kZeros), chunk - z));
+      usize chunk = 0;
+      {
+        SpinLockGuard guard(data->lock());
+        const u64 size = data->size_locked();
+        if (at >= size) break;
+        chunk = min<u64>(min<u64>(length - done, size - at), kBounceSize);
+        chunk = min<u64>(chunk, hal::kPageSize - at % hal::kPageSize);
+        if (VmObject::Page* page = data->find_locked(at / hal::kPageSize)) {
+          copy_bytes(bounce, static_cast<u8*>(hal::phys_to_virt(page->phys)) + at % hal::kPageSize, chunk);
+        } else {
+          fill_bytes(bounce, 0, chunk);  // a hole reads zeros
+        }
       }
-      if (!ok) {
+      if (!out.put(done, bounce, chunk)) {
         if (done == 0) return Errno::kEFAULT;
         break;
       }
@@ -266,44 +287,66 @@ class TmpNode final : public Vnode {
   Result<usize> write(u64 offset, const IoBuffer& in, usize length) override {
     if (is_directory()) return Errno::kEISDIR;
     SpinLockGuard guard(tfs()->lock);
-    return write_locked(offset, in, length);
+    return write_locked(offset, in, length, false, nullptr);
   }
 
   Result<usize> append(const IoBuffer& in, usize length, u64* end) override {
     if (is_directory()) return Errno::kEISDIR;
     // The end is read under the same lock as the write: two appenders never overlap.
     SpinLockGuard guard(tfs()->lock);
-    const u64 at = m_size;
-    const usize done = TRY(write_locked(at, in, length));
-    *end = at + done;
-    return done;
+    return write_locked(0, in, length, true, end);
   }
 
-  Result<usize> write_locked(u64 offset, const IoBuffer& in, usize length) {
+  // The file's memory object, made on first use (tfs()->lock held).
+  Result<VmObject*> data_locked() {
+    if (m_data == nullptr) {
+      m_data = VmObject::create(heap(), VmObject::Kind::File, 0);
+      if (m_data == nullptr) return Errno::kENOSPC;
+    }
+    return m_data;
+  }
+
+  u64 size_of_data() {
+    VmObject* data;
+    {
+      SpinLockGuard guard(tfs()->lock);
+      data = m_data;
+    }
+    if (data == nullptr) return 0;
+    SpinLockGuard guard(data->lock());
+    return data->size_locked();
+  }
+
+  // tfs()->lock held: writers are serialized, so the size read here stays the end for appends.
+  Result<usize> write_locked(u64 offset, const IoBuffer& in, usize length, bool append, u64* end) {
+    VmObject* data = TRY(data_locked());
+    if (append) {
+      SpinLockGuard guard(data->lock());
+      offset = data->size_locked();
+    }
     if (offset >= kMaxFileSize) return Errno::kEFBIG;
     length = min<u64>(length, kMaxFileSize - offset);
+    u8 bounce[kBounceSize];
     usize done = 0;
     while (done < length) {
       const u64 at = offset + done;
-      const u64 in_page = at % hal::kPageSize;
-      const usize chunk = min<u64>(length - done, hal::kPageSize - in_page);
-      u64 phys = page(at / hal::kPageSize);
-      if (phys == 0) {
-        auto made = make_page(at / hal::kPageSize);
-        if (made.is_error()) {
-          if (done == 0) return made.error();
-          break;
-        }
-        phys = made.value();
-      }
-      if (!in.get(static_cast<u8*>(hal::phys_to_virt(phys)) + in_page, done, chunk)) {
+      const usize chunk = min<u64>(min<u64>(length - done, kBounceSize), hal::kPageSize - at % hal::kPageSize);
+      if (!in.get(bounce, done, chunk)) {
         if (done == 0) return Errno::kEFAULT;
         break;
       }
+      SpinLockGuard guard(data->lock());
+      VmObject::Page* page = data->get_or_make_locked(at / hal::kPageSize);
+      if (page == nullptr) {
+        if (done == 0) return Errno::kENOSPC;
+        break;
+      }
+      copy_bytes(static_cast<u8*>(hal::phys_to_virt(page->phys)) + at % hal::kPageSize, bounce, chunk);
       done += chunk;
-      if (at + chunk > m_size) m_size = at + chunk;
+      if (at + chunk > data->size_locked()) data->set_size_locked(at + chunk);
     }
     m_mtime_ns = hal::realtime_ns();
+    if (end != nullptr) *end = offset + done;
     return done;
   }
 
@@ -311,22 +354,37 @@ class TmpNode final : public Vnode {
     if (is_directory()) return Errno::kEISDIR;
     if (size > kMaxFileSize) return Errno::kEFBIG;
     SpinLockGuard guard(tfs()->lock);
-    if (size < m_size) {
+    VmObject* data = TRY(data_locked());
+    SpinLockGuard data_guard(data->lock());
+    if (size < data->size_locked()) {
+      const u64 keep_pages = align_up(size, hal::kPageSize) / hal::kPageSize;
+      // Pages past the new end may be mapped in some address space (MAP_SHARED); unmapping
+      // them from every space that maps the file is not supported, so such a shrink is
+      // refused rather than freeing pages a mapping still reaches. Growing, and shrinking a
+      // file no mapping holds (the file's own reference is the only one), always work.
+      if (data->referenced_beyond(1) && data->has_pages_from_locked(keep_pages)) return Errno::kEBUSY;
       // Zero the tail of the last kept page and free whole pages past the end, so growing
       // the file again reads zeros.
-      const u64 keep_pages = align_up(size, hal::kPageSize) / hal::kPageSize;
       if (size % hal::kPageSize != 0) {
-        const u64 phys = page(size / hal::kPageSize);
-        if (phys != 0) {
-          fill_bytes(static_cast<u8*>(hal::phys_to_virt(phys)) + size % hal::kPageSize, 0,
+        if (VmObject::Page* page = data->find_locked(size / hal::kPageSize)) {
+          fill_bytes(static_cast<u8*>(hal::phys_to_virt(page->phys)) + size % hal::kPageSize, 0,
                      hal::kPageSize - size % hal::kPageSize);
         }
       }
-      free_pages_from(keep_pages);
+      data->free_pages_from_locked(keep_pages);
     }
-    m_size = size;
+    data->set_size_locked(size);
     m_mtime_ns = hal::realtime_ns();
     return {};
+  }
+
+  VmObject* vm_object() override {
+    if (!is_regular()) return nullptr;
+    SpinLockGuard guard(tfs()->lock);
+    auto data = data_locked();
+    if (data.is_error()) return nullptr;
+    data.value()->retain();
+    return data.value();
   }
 
   Result<void> set_permissions(u32 bits) override {
@@ -342,6 +400,7 @@ class TmpNode final : public Vnode {
   }
 
   u64 size() override {
+    if (is_regular()) return size_of_data();
     SpinLockGuard guard(tfs()->lock);
     return m_size;
   }
@@ -385,7 +444,7 @@ class TmpNode final : public Vnode {
           dead = child;
         }
       }
-      node->free_pages_from(0);
+      if (node->m_data != nullptr) node->m_data->release();  // mappings may still hold it
       if (node->m_link != nullptr) h.free(node->m_link, node->m_size + 1);
       // The root of the instance owns the instance; it goes after every node that uses it.
       if (node->m_owns_fs) owned_fs = node->tfs();
@@ -428,59 +487,45 @@ class TmpNode final : public Vnode {
     heap().destroy(node);
   }
 
-  u64 page(u64 index) const {
-    const u64 top = index / kIndexEntries;
-    if (top >= kTopEntries || m_index[top] == nullptr) return 0;
-    return m_index[top][index % kIndexEntries];
-  }
-  Result<u64> make_page(u64 index) {
-    const u64 top = index / kIndexEntries;
-    if (top >= kTopEntries) return Errno::kEFBIG;
-    if (m_index[top] == nullptr) {
-      auto* table = static_cast<u64*>(heap().allocate(hal::kPageSize));
-      if (table == nullptr) return Errno::kENOSPC;
-      fill_bytes(table, 0, hal::kPageSize);
-      m_index[top] = table;
-    }
-    const u64 phys = hal::phys_alloc_page();
-    if (phys == 0) return Errno::kENOSPC;
-    fill_bytes(hal::phys_to_virt(phys), 0, hal::kPageSize);
-    m_index[top][index % kIndexEntries] = phys;
-    return phys;
-  }
-  void free_pages_from(u64 first) {
-    for (u64 top = 0; top < kTopEntries; ++top) {
-      u64* table = m_index[top];
-      if (table == nullptr) continue;
-      bool any_left = false;
-      for (u64 i = 0; i < kIndexEntries; ++i) {
-        const u64 index = top * kIndexEntries + i;
-        if (table[i] == 0) continue;
-        if (index >= first) {
-          hal::phys_free_page(table[i]);
-          table[i] = 0;
-        } else {
-          any_left = true;
-        }
-      }
-      if (!any_left) {
-        heap().free(table, hal::kPageSize);
-        m_index[top] = nullptr;
-      }
-    }
-  }
-
   TmpNode* m_next_dead = nullptr;  // destroy()'s work list
   TmpNode* m_parent;  // not retained: a directory's entry holds its children, not the reverse
   TmpEntry* m_entries = nullptr;
   bool m_removed = false;
   u32 m_links = 1;
-  u64 m_size = 0;
+  u64 m_size = 0;  // symbolic links: the target's length (a regular file's size is its object's)
   char* m_link = nullptr;
-  u64* m_index[kTopEntries] = {};
+  VmObject* m_data = nullptr;  // regular files: the bytes, made on first write or mapping
 };
 
+// memfd inode numbers: each memfd is a file system instance of its own (see tmpfs_create_memfd),
+// so they come from one counter, as anonymous inodes do in core/ipc.
+Atomic<u64> g_memfd_ino{1};
+
 }  // namespace
+
+Result<Vnode*> tmpfs_create_memfd(Kernel& kernel, const char* name) {
+  // Linux makes memfds on its internal shmem mount (st_dev 0:1 there). Here each one is an
+  // unlinked regular file on a tmpfs instance that the file itself owns: it lives exactly as
+  // long as the descriptors that name it (its data as long as the mappings too), whatever
+  // becomes of the mount table meanwhile.
+  TmpFs* fs = kernel.heap().make<TmpFs>();
+  if (fs == nullptr) return Errno::kENOMEM;
+  fs->kernel = &kernel;
+  fs->device = 1;
+  fs->type_name = "tmpfs";
+  // Mode as Linux's memfd_create gives it: a regular file, 0777.
+  TmpNode* node = kernel.heap().make<TmpNode>(fs, g_memfd_ino.fetch_add(1), kIfReg | 0777, nullptr);
+  VmObject* data = VmObject::create(kernel.heap(), VmObject::Kind::File, 0, name);
+  if (node == nullptr || data == nullptr) {
+    if (data != nullptr) data->release();
+    kernel.heap().destroy(node);
+    kernel.heap().destroy(fs);
+    return Errno::kENOMEM;
+  }
+  node->m_owns_fs = true;
+  node->become_memfd(data);
+  return static_cast<Vnode*>(node);
+}
 
 Result<Vnode*> tmpfs_create(Kernel& kernel, u32 device) {
   TmpFs* fs = kernel.heap().make<TmpFs>();

@@ -24,6 +24,7 @@ class Vnode;
 class File;
 struct Process;
 class CpioFs;
+class VmObject;
 
 inline constexpr usize kPathMax = 4096;  // PATH_MAX, including the NUL
 inline constexpr usize kNameMax = 255;   // NAME_MAX
@@ -164,6 +165,10 @@ class Vnode {
     return done;
   }
   virtual Result<void> truncate(u64 size) { return refuse(); }
+  // The memory object holding a regular file's data (tmpfs, memfd), retained, for MAP_SHARED
+  // mappings that share its pages; null for files whose data lives elsewhere (the cpio root),
+  // which can only be mapped as private copies.
+  virtual VmObject* vm_object() { return nullptr; }
   // chmod: the permission bits (07777). Read-only file systems refuse (EROFS); synthetic
   // ones keep their fixed modes (EPERM), as procfs and sysfs mostly do.
   virtual Result<void> set_permissions(u32 bits) { return refuse(); }
@@ -365,6 +370,9 @@ class Vfs {
 
 // File system constructors (each returns its root vnode, retained).
 Result<Vnode*> tmpfs_create(Kernel& kernel, u32 device);
+// memfd_create: an unlinked in-memory regular file (retained) whose object /proc/PID/maps
+// names `name` ("memfd:..."), on a tmpfs instance of its own.
+Result<Vnode*> tmpfs_create_memfd(Kernel& kernel, const char* name);
 Result<Vnode*> cpiofs_create(Kernel& kernel, const CpioFs* archive, u32 device);
 Result<Vnode*> devfs_create(Kernel& kernel, u32 device, Vnode** console);
 Result<Vnode*> procfs_create(Kernel& kernel, u32 device);

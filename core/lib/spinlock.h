@@ -21,6 +21,7 @@ enum class LockRank : u8 {
   NetStack = 15,      // lwIP (core/net/stack.h): asked by poll under the epoll lock (Process)
   Wait = 20,          // futex buckets and wait queues
   AddressSpace = 22,  // a futex wait reads user memory, which may fault, under its bucket lock
+  VmObject = 23,      // a memory object's pages: the fault path takes it under AddressSpace
   Timer = 25,         // timer expiry wakes threads while holding the timer queue
   Thread = 30,
   RunQueue = 40,

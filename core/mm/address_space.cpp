@@ -4,22 +4,6 @@
 
 namespace tandem {
 
-VmObject::Page* VmObject::find_page(u64 index) const {
-  Page* found = nullptr;
-  pages.for_each([&](Page* page) {
-    if (page->index == index) found = page;
-  });
-  return found;
-}
-
-u64 VmObject::find(u64 index) const {
-  u64 phys = 0;
-  pages.for_each([&](Page* page) {
-    if (page->index == index) phys = page->phys;
-  });
-  return phys;
-}
-
 Result<AddressSpace*> AddressSpace::create(Kernel& kernel) {
   hal::PageTable* table = hal::pt_create();
   if (table == nullptr) return Errno::kENOMEM;
@@ -56,34 +40,44 @@ Vma* AddressSpace::find_vma(u64 address) {
 
 Result<void> AddressSpace::map_anonymous(u64 address, u64 length, u32 prot, u32 flags) {
   if (length == 0 || (address % hal::kPageSize) != 0) return Errno::kEINVAL;
+  VmObject* object = VmObject::create(m_kernel.heap(), VmObject::Kind::Anonymous, align_up(length, hal::kPageSize));
+  if (object == nullptr) return Errno::kENOMEM;
+  auto mapped = map_object(address, length, prot, flags, object, 0);
+  if (mapped.is_error()) object->release();
+  return mapped;
+}
+
+Result<void> AddressSpace::map_object(u64 address, u64 length, u32 prot, u32 flags, VmObject* object, u64 offset) {
+  if (length == 0 || (address % hal::kPageSize) != 0 || (offset % hal::kPageSize) != 0) return Errno::kEINVAL;
   length = align_up(length, hal::kPageSize);
   if (address + length < address || address + length > hal::kUserTop) return Errno::kENOMEM;
   Heap& heap = m_kernel.heap();
-  VmObject* object = heap.make<VmObject>();
   Vma* vma = heap.make<Vma>();
   Vma* spare = heap.make<Vma>();
-  if (object == nullptr || vma == nullptr || spare == nullptr) {
-    heap.destroy(object);
+  if (vma == nullptr || spare == nullptr) {
     heap.destroy(vma);
     heap.destroy(spare);
     return Errno::kENOMEM;
   }
-  object->size = length;
   vma->start = address;
   vma->end = address + length;
   vma->prot = prot;
   vma->flags = flags;
   vma->object = object;
-  vma->object_offset = 0;
+  vma->object_offset = offset;
   SpinLockGuard guard(m_lock);
   // MAP_FIXED semantics: whatever was there goes.
   unmap_range_locked(vma->start, vma->end, &spare);
-  Vma* position = m_vmas.front();
-  while (position != nullptr && position->start < vma->start) position = m_vmas.next(position);
-  if (position == nullptr) m_vmas.push_back(vma); else m_vmas.insert_before(position, vma);
+  insert_locked(vma);
   guard.unlock();
   heap.destroy(spare);
   return {};
+}
+
+void AddressSpace::insert_locked(Vma* vma) {
+  Vma* position = m_vmas.front();
+  while (position != nullptr && position->start < vma->start) position = m_vmas.next(position);
+  if (position == nullptr) m_vmas.push_back(vma); else m_vmas.insert_before(position, vma);
 }
 
 Result<void> AddressSpace::unmap(u64 address, u64 length) {
@@ -99,14 +93,35 @@ Result<void> AddressSpace::unmap(u64 address, u64 length) {
   return {};
 }
 
-void AddressSpace::release_object(VmObject* object) {
-  if (--object->refs > 0) return;
-  Heap& heap = m_kernel.heap();
-  while (VmObject::Page* page = object->pages.pop_front()) {
-    free_page_frame(page);
-    heap.destroy(page);
+bool AddressSpace::unmap_pages_locked(Vma* vma, u64 start, u64 end, bool drop) {
+  // Only pages that were faulted in can be mapped, and every one of them is in the object's
+  // page list: walk that list rather than every page of a mostly empty range.
+  const u64 first = (vma->object_offset + (start - vma->start)) / hal::kPageSize;
+  const u64 last = (vma->object_offset + (end - vma->start)) / hal::kPageSize;
+  VmObject* object = vma->object;
+  SpinLockGuard object_guard(object->lock());
+  bool unmapped = false;
+  object->pages_locked().for_each([&](VmObject::Page* page) {
+    if (page->index < first || page->index >= last) return;
+    const u64 address = vma->start + page->index * hal::kPageSize - vma->object_offset;
+    if (hal::pt_unmap(m_page_table, address) != 0) unmapped = true;
+  });
+  // One shootdown for the whole range, and before any page below is freed: another CPU
+  // running this address space must not reach them through a stale TLB entry.
+  if (unmapped) {
+    if (hal::planted(hal::Plant::MissingShootdown)) {
+      // Planted bug: only this CPU forgets the translations; others keep stale ones.
+      hal::tlb_flush_local(start, end - start);
+    } else {
+      hal::tlb_shootdown(m_page_table, start, end - start);
+    }
   }
-  heap.destroy(object);
+  if (drop) {
+    object->pages_locked().for_each([&](VmObject::Page* page) {
+      if (page->index >= first && page->index < last) object->free_page_locked(page);
+    });
+  }
+  return unmapped;
 }
 
 void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
@@ -117,29 +132,10 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
     if (vma->end > start && vma->start < end) {
       const u64 cut_start = max(vma->start, start);
       const u64 cut_end = min(vma->end, end);
-      // Only pages that were faulted in can be mapped, and every one of them is in the
-      // object's page list: walk that list rather than every page of a mostly empty range.
-      const u64 first = (vma->object_offset + (cut_start - vma->start)) / hal::kPageSize;
-      const u64 last = (vma->object_offset + (cut_end - vma->start)) / hal::kPageSize;
-      bool unmapped = false;
-      vma->object->pages.for_each([&](VmObject::Page* page) {
-        if (page->index < first || page->index >= last) return;
-        const u64 address = vma->start + page->index * hal::kPageSize - vma->object_offset;
-        if (hal::pt_unmap(m_page_table, address) != 0) unmapped = true;
-      });
-      // One shootdown for the whole cut, and before release_object below can free the pages:
-      // another CPU running this address space must not reach them through a stale TLB entry.
-      if (unmapped) {
-        if (hal::planted(hal::Plant::MissingShootdown)) {
-          // Planted bug: only this CPU forgets the translations; others keep stale ones.
-          hal::tlb_flush_local(cut_start, cut_end - cut_start);
-        } else {
-          hal::tlb_shootdown(m_page_table, cut_start, cut_end - cut_start);
-        }
-      }
+      unmap_pages_locked(vma, cut_start, cut_end, false);
       if (cut_start == vma->start && cut_end == vma->end) {
         m_vmas.remove(vma);
-        release_object(vma->object);
+        vma->object->release();
         heap.destroy(vma);
       } else if (cut_start == vma->start) {
         vma->object_offset += cut_end - vma->start;
@@ -159,7 +155,7 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
         tail->flags = vma->flags;
         tail->object = vma->object;
         tail->object_offset = vma->object_offset + (cut_end - vma->start);
-        ++vma->object->refs;
+        vma->object->retain();
         vma->end = cut_start;
         if (following == nullptr) m_vmas.push_back(tail); else m_vmas.insert_before(following, tail);
       }
@@ -180,11 +176,20 @@ bool AddressSpace::handle_fault(u64 address, u32 access) {
   u64 mapped_phys = 0;
   u32 mapped_flags = 0;
   const u64 index = (vma->object_offset + (page_address - vma->start)) / hal::kPageSize;
+  VmObject* object = vma->object;
+  // Under the object's lock: another address space (a shared mapping) or the file's write
+  // path may be adding pages to the same object right now.
+  SpinLockGuard object_guard(object->lock());
+  if (object->kind() == VmObject::Kind::File && index >= align_up(object->size_locked(), hal::kPageSize) / hal::kPageSize) {
+    // Past the end of the file: Linux raises SIGBUS (classify_fault tells user_fault so).
+    // Nothing is allocated.
+    return false;
+  }
   if (hal::pt_query(m_page_table, page_address, &mapped_phys, &mapped_flags)) {
     if (access == kentry::kFaultWrite && (mapped_flags & hal::kPageWrite) == 0) {
       // A write to a copy-on-write page: give this space its own copy, mapped writable.
-      VmObject::Page* page = vma->object->find_page(index);
-      if (page == nullptr || page->shared == nullptr || !break_cow_locked(page)) return false;
+      VmObject::Page* page = object->find_locked(index);
+      if (page == nullptr || page->shared == nullptr || !object->break_cow_locked(page)) return false;
       hal::pt_unmap(m_page_table, page_address);
       // Every CPU running this space drops the read-only translation to the shared frame: the
       // other sharer may free it, and a stale entry would read it after that.
@@ -195,30 +200,68 @@ bool AddressSpace::handle_fault(u64 address, u32 access) {
     hal::tlb_flush_local(page_address, hal::kPageSize);
     return (mapped_flags & vma->prot) == vma->prot || access == kentry::kFaultRead;
   }
-  if (VmObject::Page* page = vma->object->find_page(index); page != nullptr && page->shared != nullptr) {
+  VmObject::Page* page = object->find_locked(index);
+  if (page != nullptr && page->shared != nullptr) {
     // Shared with another space since fork: a read maps it read-only, a write copies first.
     if (access == kentry::kFaultWrite) {
-      if (!break_cow_locked(page)) return false;
+      if (!object->break_cow_locked(page)) return false;
       return hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
     }
     return hal::pt_map(m_page_table, page_address, page->phys, vma->prot & ~static_cast<u32>(hal::kPageWrite));
   }
-  u64 phys = vma->object->find(index);
-  if (phys == 0) {
-    phys = hal::phys_alloc_page();
-    if (phys == 0) return false;
-    auto* record = m_kernel.heap().make<VmObject::Page>();
-    if (record == nullptr) {
-      hal::phys_free_page(phys);
-      return false;
-    }
-    fill_bytes(hal::phys_to_virt(phys), 0, hal::kPageSize);
-    record->index = index;
-    record->phys = phys;
-    vma->object->pages.push_back(record);
+  if (page == nullptr) page = object->get_or_make_locked(index);
+  if (page == nullptr) return false;
+  return hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
+}
+
+FaultKind AddressSpace::classify_fault(u64 address) {
+  if (address >= hal::kUserTop) return FaultKind::Unmapped;
+  SpinLockGuard guard(m_lock);
+  Vma* vma = find_vma(address);
+  if (vma == nullptr) return FaultKind::Unmapped;
+  VmObject* object = vma->object;
+  if (object->kind() == VmObject::Kind::File) {
+    const u64 index = (vma->object_offset + (align_down(address, hal::kPageSize) - vma->start)) / hal::kPageSize;
+    SpinLockGuard object_guard(object->lock());
+    if (index >= align_up(object->size_locked(), hal::kPageSize) / hal::kPageSize) return FaultKind::BeyondFile;
   }
-  if (!hal::pt_map(m_page_table, page_address, phys, vma->prot)) return false;
-  return true;
+  return FaultKind::Forbidden;
+}
+
+Result<void> AddressSpace::check_mapped(u64 address, u64 length) {
+  const u64 end = address + length;
+  SpinLockGuard guard(m_lock);
+  u64 covered = address;
+  for (Vma* v = m_vmas.front(); v != nullptr && covered < end; v = m_vmas.next(v)) {
+    if (v->end <= covered) continue;
+    if (v->start > covered) break;
+    covered = v->end;
+  }
+  if (covered < end) return Errno::kENOMEM;
+  return {};
+}
+
+Result<void> AddressSpace::discard(u64 address, u64 length) {
+  const u64 end = address + length;
+  VERIFY(address % hal::kPageSize == 0 && end % hal::kPageSize == 0 && end >= address);
+  SpinLockGuard guard(m_lock);
+  u64 covered = address;
+  bool hole = false;
+  for (Vma* v = m_vmas.front(); v != nullptr; v = m_vmas.next(v)) {
+    if (v->end <= address) continue;
+    if (v->start >= end) break;
+    if (v->start > covered) hole = true;
+    covered = v->end;
+    const u64 from = max(v->start, address);
+    const u64 to = min(v->end, end);
+    // Private anonymous pages go: the next touch faults in a zeroed page, as Linux's
+    // zap_page_range leaves it. Shared pages belong to their object (other mappings and the
+    // file see them) and are only unmapped here. A private copy of a file keeps its pages.
+    const bool drop = (v->flags & (kMapShared | kMapFileCopy)) == 0;
+    unmap_pages_locked(v, from, to, drop);
+  }
+  if (hole || covered < end) return Errno::kENOMEM;
+  return {};
 }
 
 Result<FutexKey> AddressSpace::futex_key(u64 address, bool shared) {
@@ -229,6 +272,8 @@ Result<FutexKey> AddressSpace::futex_key(u64 address, bool shared) {
   Vma* vma = find_vma(address);
   if (vma == nullptr) return Errno::kEFAULT;
   if ((vma->flags & kMapShared) == 0) return FutexKey{reinterpret_cast<u64>(this), address, 2};
+  // Keyed by the object, which every address space sharing it names alike; the mapping holds a
+  // reference, so the object cannot go (and its address be reused) while this lock is held.
   return FutexKey{reinterpret_cast<u64>(vma->object), vma->object_offset + (address - vma->start), 3};
 }
 

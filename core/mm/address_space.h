@@ -9,38 +9,28 @@
 #include "core/lib/list.h"
 #include "core/lib/result.h"
 #include "core/lib/spinlock.h"
+#include "core/mm/vm_object.h"
 
 namespace tandem {
 
 class Kernel;
 
-// A memory object: the pages behind one or more mappings. Anonymous objects start empty and
-// get zeroed pages on first touch. Shared mappings of one object see the same pages, and
-// shared futexes on them are keyed by (object, offset).
-// A physical page that several private objects share after fork until one of them writes
-// (copy-on-write). `refs` counts the sharing objects; the last one to let go frees the page.
-struct SharedFrame {
-  Atomic<u32> refs{1};
-};
-
-struct VmObject {
-  struct Page {
-    ListNode node;
-    u64 index;
-    u64 phys;
-    SharedFrame* shared = nullptr;  // non-null: copy-on-write, map read-only until broken
-  };
-  u32 refs = 1;
-  u64 size = 0;  // bytes
-  IntrusiveList<Page, &Page::node> pages;  // guarded by the owning address space lock
-
-  u64 find(u64 index) const;
-  Page* find_page(u64 index) const;
-};
-
 enum MapFlags : u32 {
   kMapShared = 1u << 0,
   kMapPrivate = 1u << 1,
+  // A private mapping of a file, filled with a copy of the file's bytes when it was made:
+  // MADV_DONTNEED keeps its pages (Linux would re-read the file; zeros would be wrong).
+  kMapFileCopy = 1u << 2,
+  // A shared mapping of a file not open for writing: mprotect may not add PROT_WRITE (EACCES,
+  // as Linux's cleared VM_MAYWRITE).
+  kMapNoWrite = 1u << 3,
+};
+
+// What a fault the address space could not resolve means for the signal it raises.
+enum class FaultKind : u8 {
+  Unmapped,    // SIGSEGV, SEGV_MAPERR
+  Forbidden,   // SIGSEGV, SEGV_ACCERR: a mapping is there but its protection refuses the access
+  BeyondFile,  // SIGBUS, BUS_ADRERR: a shared file mapping past the end of its file
 };
 
 struct Vma {
@@ -72,12 +62,26 @@ class AddressSpace {
 
   // Maps anonymous zero-filled memory at a fixed page-aligned address.
   Result<void> map_anonymous(u64 address, u64 length, u32 prot, u32 flags);
+  // Maps `object` from byte `offset` (page-aligned) at a fixed address, replacing what was
+  // there (MAP_FIXED). On success the mapping owns the caller's reference to the object; on
+  // failure the caller still does.
+  Result<void> map_object(u64 address, u64 length, u32 prot, u32 flags, VmObject* object, u64 offset);
   Result<void> unmap(u64 address, u64 length);
 
   // Defined in core/mm/address_space_ops.cpp (loader and mmap/mprotect support):
   // Maps anonymous memory at the highest free range of `length` bytes in [lowest, highest);
   // ENOMEM when none is free. Returns the address.
-  Result<u64> map_anywhere(u64 length, u32 prot, u32 flags, u64 lowest, u64 highest);
+  // With `object` non-null, maps it from byte `offset` instead (ownership as map_object).
+  Result<u64> map_anywhere(u64 length, u32 prot, u32 flags, u64 lowest, u64 highest, VmObject* object = nullptr,
+                           u64 offset = 0);
+  // madvise(MADV_DONTNEED) over [address, address + length): private anonymous pages are
+  // dropped (the next touch reads zeros), shared pages are only unmapped (they stay in their
+  // object). ENOMEM when part of the range is not mapped (the mapped parts are still done).
+  Result<void> discard(u64 address, u64 length);
+  // ENOMEM unless [address, address + length) is fully mapped (madvise's check).
+  Result<void> check_mapped(u64 address, u64 length);
+  // Why an access to `address` could not be resolved (the signal user_fault raises).
+  FaultKind classify_fault(u64 address);
   // mprotect: changes the protection of [address, address + length), which must be fully
   // mapped (ENOMEM otherwise); splits mappings at the edges.
   Result<void> protect(u64 address, u64 length, u32 prot);
@@ -112,16 +116,17 @@ class AddressSpace {
 
  private:
   Vma* find_vma(u64 address);
-  void release_object(VmObject* object);
   // Unmaps [start, end). A cut strictly inside one mapping splits it in two: *spare (allocated
   // by the caller before anything changed, so running out of memory fails cleanly) becomes the
   // tail, and is set to null when used.
   void unmap_range_locked(u64 start, u64 end, Vma** spare);
   Result<void> split_locked(Vma* vma, u64 at);  // [start, at) stays in vma; the rest is new
-  // Copy-on-write (core/mm/cow.cpp). break_cow_locked gives `page` its own frame (copying
-  // unless it is the last sharer); free_page_frame drops this object's hold on the frame.
-  bool break_cow_locked(VmObject::Page* page);
-  void free_page_frame(VmObject::Page* page);
+  // Unmaps from this space's page table every page of `vma`'s object in [start, end) (within
+  // the mapping) and shoots the range down; true when anything was mapped. Takes the object's
+  // lock; with `drop`, private pages in the range also leave the object (freed).
+  bool unmap_pages_locked(Vma* vma, u64 start, u64 end, bool drop);
+  // Inserts `vma` into the sorted list.
+  void insert_locked(Vma* vma);
 
   Kernel& m_kernel;
   hal::PageTable* m_page_table;

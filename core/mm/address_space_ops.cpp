@@ -5,15 +5,20 @@
 
 namespace tandem {
 
-Result<u64> AddressSpace::map_anywhere(u64 length, u32 prot, u32 flags, u64 lowest, u64 highest) {
-  if (length == 0) return Errno::kEINVAL;
+Result<u64> AddressSpace::map_anywhere(u64 length, u32 prot, u32 flags, u64 lowest, u64 highest,
+                                       VmObject* given, u64 offset) {
+  if (length == 0 || offset % hal::kPageSize != 0) return Errno::kEINVAL;
   length = align_up(length, hal::kPageSize);
   if (length == 0 || length > highest - lowest) return Errno::kENOMEM;
   Heap& heap = m_kernel.heap();
-  VmObject* object = heap.make<VmObject>();
+  // The caller's object, or a new anonymous one (freed again on failure).
+  VmObject* object = given != nullptr ? given : VmObject::create(heap, VmObject::Kind::Anonymous, length);
   Vma* vma = heap.make<Vma>();
+  auto drop_object = [&] {
+    if (given == nullptr && object != nullptr) object->release();
+  };
   if (object == nullptr || vma == nullptr) {
-    heap.destroy(object);
+    drop_object();
     heap.destroy(vma);
     return Errno::kENOMEM;
   }
@@ -29,27 +34,24 @@ Result<u64> AddressSpace::map_anywhere(u64 length, u32 prot, u32 flags, u64 lowe
       found = true;
     }
   };
-  Vma* position = nullptr;  // insert before this one
   for (Vma* v = m_vmas.front(); v != nullptr; v = m_vmas.next(v)) {
     consider(v->start);
     gap_start = max(gap_start, v->end);
   }
   consider(highest);
   if (!found) {
-    heap.destroy(object);
+    guard.unlock();
+    drop_object();
     heap.destroy(vma);
     return Errno::kENOMEM;
   }
-  object->size = length;
   vma->start = best;
   vma->end = best + length;
   vma->prot = prot;
   vma->flags = flags;
   vma->object = object;
-  vma->object_offset = 0;
-  position = m_vmas.front();
-  while (position != nullptr && position->start < vma->start) position = m_vmas.next(position);
-  if (position == nullptr) m_vmas.push_back(vma); else m_vmas.insert_before(position, vma);
+  vma->object_offset = offset;
+  insert_locked(vma);
   return best;
 }
 
@@ -63,7 +65,7 @@ Result<void> AddressSpace::split_locked(Vma* vma, u64 at) {
   tail->flags = vma->flags;
   tail->object = vma->object;
   tail->object_offset = vma->object_offset + (at - vma->start);
-  ++vma->object->refs;
+  vma->object->retain();
   vma->end = at;
   Vma* following = m_vmas.next(vma);
   if (following == nullptr) m_vmas.push_back(tail); else m_vmas.insert_before(following, tail);
@@ -78,12 +80,15 @@ Result<void> AddressSpace::protect(u64 address, u64 length, u32 prot) {
   SpinLockGuard guard(m_lock);
   // Decode: the whole range must be mapped, without holes.
   u64 covered = address;
+  bool write_forbidden = false;
   for (Vma* v = m_vmas.front(); v != nullptr && covered < end; v = m_vmas.next(v)) {
     if (v->end <= covered) continue;
     if (v->start > covered) break;
     covered = v->end;
+    if (v->flags & kMapNoWrite) write_forbidden = true;
   }
   if (covered < end) return Errno::kENOMEM;
+  if (write_forbidden && (prot & hal::kPageWrite)) return Errno::kEACCES;
   // Invoke: split at the edges, then change every mapping inside.
   for (Vma* v = m_vmas.front(); v != nullptr; v = m_vmas.next(v)) {
     if (v->end <= address) continue;
@@ -118,22 +123,19 @@ Result<void> AddressSpace::write(u64 address, const void* source, usize length) 
     if (vma == nullptr) return Errno::kEFAULT;
     const u64 page_address = align_down(address, hal::kPageSize);
     const u64 index = (vma->object_offset + (page_address - vma->start)) / hal::kPageSize;
-    u64 phys = vma->object->find(index);
-    if (phys == 0) {
-      // Filled in like a first touch, but not mapped: the fault handler maps it with the
-      // mapping's protection when the program touches it.
-      phys = hal::phys_alloc_page();
-      if (phys == 0) return Errno::kENOMEM;
-      auto* record = m_kernel.heap().make<VmObject::Page>();
-      if (record == nullptr) {
-        hal::phys_free_page(phys);
-        return Errno::kENOMEM;
-      }
-      fill_bytes(hal::phys_to_virt(phys), 0, hal::kPageSize);
-      record->index = index;
-      record->phys = phys;
-      vma->object->pages.push_back(record);
+    // Filled in like a first touch, but not mapped: the fault handler maps it with the
+    // mapping's protection when the program touches it.
+    VmObject* object = vma->object;
+    SpinLockGuard object_guard(object->lock());
+    VmObject::Page* page = object->get_or_make_locked(index);
+    if (page == nullptr) return Errno::kENOMEM;
+    // A page still shared copy-on-write with another process gets its own frame first, and
+    // this space's read-only translation of the shared frame goes.
+    if (page->shared != nullptr) {
+      if (!object->break_cow_locked(page)) return Errno::kENOMEM;
+      if (hal::pt_unmap(m_page_table, page_address) != 0) hal::tlb_shootdown(m_page_table, page_address, hal::kPageSize);
     }
+    const u64 phys = page->phys;
     const u64 in_page = address - page_address;
     const usize chunk = min<u64>(length, hal::kPageSize - in_page);
     copy_bytes(static_cast<u8*>(hal::phys_to_virt(phys)) + in_page, bytes, chunk);

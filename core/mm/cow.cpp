@@ -14,23 +14,14 @@
 
 namespace tandem {
 
-void AddressSpace::free_page_frame(VmObject::Page* page) {
-  if (page->shared != nullptr) {
-    SharedFrame* frame = page->shared;
-    page->shared = nullptr;
-    if (frame->refs.fetch_sub(1) != 1) return;  // another object still uses the frame
-    m_kernel.heap().destroy(frame);
-  }
-  hal::phys_free_page(page->phys);
-}
-
-bool AddressSpace::break_cow_locked(VmObject::Page* page) {
+bool VmObject::break_cow_locked(Page* page) {
+  DEBUG_ASSERT(m_lock.held_by_current_cpu());
   SharedFrame* frame = page->shared;
   VERIFY(frame != nullptr);
   if (frame->refs.load() == 1) {
     // The other sharers are gone: the frame is ours.
     page->shared = nullptr;
-    m_kernel.heap().destroy(frame);
+    m_heap.destroy(frame);
     return true;
   }
   const u64 copy = hal::phys_alloc_page();
@@ -41,7 +32,7 @@ bool AddressSpace::break_cow_locked(VmObject::Page* page) {
   page->shared = nullptr;
   if (frame->refs.fetch_sub(1) == 1) {
     // The other sharer copied at the same time and let go first: the original is ours to free.
-    m_kernel.heap().destroy(frame);
+    m_heap.destroy(frame);
     hal::phys_free_page(original);
   }
   return true;
@@ -80,7 +71,7 @@ Result<AddressSpace*> AddressSpace::clone() {
       copy->object_offset = v->object_offset;
       if (v->flags & kMapShared) {
         // Shared mappings stay shared: the child maps the very same object.
-        ++v->object->refs;
+        v->object->retain();
         copy->object = v->object;
       } else {
         VmObject* object = nullptr;
@@ -88,15 +79,19 @@ Result<AddressSpace*> AddressSpace::clone() {
           if (pairs[i].from == v->object) object = pairs[i].to;
         }
         if (object != nullptr) {
-          ++object->refs;
-        } else if (pair_count == kMaxObjects || (object = heap.make<VmObject>()) == nullptr) {
+          object->retain();
+        } else if (pair_count == kMaxObjects ||
+                   (object = VmObject::create(heap, VmObject::Kind::Anonymous, 0)) == nullptr) {
           heap.destroy(copy);
           failed = true;
           break;
         } else {
-          object->size = v->object->size;
           pairs[pair_count++] = Pair{v->object, object};
-          v->object->pages.for_each([&](VmObject::Page* page) {
+          // The child's object is not reachable by anyone else yet; the parent's is locked, as
+          // the parent's own threads may be faulting in it through another mapping.
+          SpinLockGuard object_guard(v->object->lock());
+          object->set_size_locked_unpublished(v->object->size_locked());
+          v->object->pages_locked().for_each([&](VmObject::Page* page) {
             if (failed) return;
             auto* record = heap.make<VmObject::Page>();
             if (page->shared == nullptr) page->shared = heap.make<SharedFrame>();
@@ -109,7 +104,7 @@ Result<AddressSpace*> AddressSpace::clone() {
             record->index = page->index;
             record->phys = page->phys;
             record->shared = page->shared;
-            object->pages.push_back(record);
+            object->adopt_page_unpublished(record);
           });
         }
         copy->object = object;
@@ -117,7 +112,8 @@ Result<AddressSpace*> AddressSpace::clone() {
         // faults and copies, so the child keeps the contents of the moment of fork.
         if (v->prot & hal::kPageWrite) {
           const u32 read_only = v->prot & ~static_cast<u32>(hal::kPageWrite);
-          v->object->pages.for_each([&](VmObject::Page* page) {
+          SpinLockGuard object_guard(v->object->lock());
+          v->object->pages_locked().for_each([&](VmObject::Page* page) {
             const u64 offset = page->index * hal::kPageSize;
             if (offset < v->object_offset || offset - v->object_offset >= v->end - v->start) return;
             const u64 address = v->start + (offset - v->object_offset);

@@ -1,4 +1,7 @@
-// Memory system calls: brk, mmap (anonymous, and files as private copies), munmap, mprotect.
+// Memory system calls: brk, mmap, munmap, mprotect, madvise. Anonymous mappings are memory
+// objects of their own (shared ones shared across fork); MAP_SHARED of an in-memory file
+// (tmpfs, memfd) maps the file's own object, so every such mapping and the file's read and
+// write see the same pages; MAP_PRIVATE of a file is a private copy of its bytes.
 #include "core/exec/elf.h"
 #include "core/kernel.h"
 #include "core/mm/user.h"
@@ -62,10 +65,10 @@ Result<i64> sys_brk(SyscallArgs& args) {
 
 namespace {
 
-// File-backed mappings are filled with the file's bytes when they are made: a private copy,
+// Private file mappings are filled with the file's bytes when they are made: a private copy,
 // which is exactly MAP_PRIVATE's meaning as long as the file does not change underneath, and
-// what ld.so needs to map shared libraries. Shared file mappings are accepted read-only (the
-// copy cannot be told apart); writable ones would need the page cache and are ENODEV.
+// what ld.so needs to map shared libraries. Files without a memory object (the read-only cpio
+// root) are mapped this way even when MAP_SHARED, read-only (the copy cannot be told apart).
 Result<void> fill_from_file(AddressSpace& space, Vnode* vnode, u64 address, u64 length, u64 offset) {
   const u64 size = vnode->size();
   if (offset >= size) return {};
@@ -111,13 +114,34 @@ Result<i64> sys_mmap(SyscallArgs& args) {
     file = TRY(files->get(fd));
   }
   FileRef file_ref(file);
+  VmObject* object = nullptr;  // a shared file mapping's object (our reference)
+  u32 map_flags = type == kMapPrivateFlag ? kMapPrivate : kMapShared;
   if (file != nullptr) {
     vnode = file->vnode();
     if (vnode == nullptr || !vnode->is_regular()) return Errno::kENODEV;
     if (!file->readable()) return Errno::kEACCES;
-    if (type != kMapPrivateFlag && (prot & kProtWrite)) return file->writable() ? Errno::kENODEV : Errno::kEACCES;
+    if (type != kMapPrivateFlag) {
+      // mmap(2): EACCES for a shared writable mapping of a file not open for writing, or
+      // open for appending.
+      if ((prot & kProtWrite) && (!file->writable() || (file->flags() & oflag::kAppend))) return Errno::kEACCES;
+      object = vnode->vm_object();
+      if (object == nullptr && (prot & kProtWrite)) return Errno::kENODEV;
+    }
+    if (object != nullptr) {
+      // Without write access to the file, mprotect may not make the mapping writable later.
+      if (!file->writable()) map_flags |= kMapNoWrite;
+      vnode = nullptr;  // nothing to copy: the mapping reaches the file's pages
+    } else {
+      map_flags = kMapPrivate | kMapFileCopy;
+    }
   }
-  const u32 map_flags = type == kMapPrivateFlag || file != nullptr ? kMapPrivate : kMapShared;
+  // From here on a failure must drop the object reference, unless a mapping took it over.
+  struct ObjectRef {
+    VmObject* object;
+    ~ObjectRef() {
+      if (object != nullptr) object->release();
+    }
+  } object_ref{object};
   AddressSpace& space = current_space();
   const bool fixed = (flags & (kMapFixed | kMapFixedNoreplace)) != 0;
   u64 placed = 0;
@@ -126,12 +150,19 @@ Result<i64> sys_mmap(SyscallArgs& args) {
     if (address + rounded < address || address + rounded > hal::kUserTop) return Errno::kENOMEM;
     if (address < kMmapMinAddress) return Errno::kEPERM;
     if (flags & kMapFixed) {
-      TRY(space.map_anonymous(address, rounded, page_flags(prot), map_flags));
+      if (object != nullptr) {
+        TRY(space.map_object(address, rounded, page_flags(prot), map_flags, object, offset));
+        object_ref.object = nullptr;
+      } else {
+        TRY(space.map_anonymous(address, rounded, page_flags(prot), map_flags));
+      }
       placed = address;
     } else {
       // MAP_FIXED_NOREPLACE: only into free space.
-      auto result = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
+      auto result =
+          space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded, object, offset);
       if (result.is_error()) return Errno::kEEXIST;
+      object_ref.object = nullptr;
       placed = result.value();
     }
   } else {
@@ -139,13 +170,17 @@ Result<i64> sys_mmap(SyscallArgs& args) {
     bool done = false;
     if (address != 0 && address % hal::kPageSize == 0 && address >= kMmapMinAddress &&
         address + rounded > address && address + rounded <= hal::kUserTop) {
-      auto result = space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded);
+      auto result =
+          space.map_anywhere(rounded, page_flags(prot), map_flags, address, address + rounded, object, offset);
       if (result.ok()) {
         placed = result.value();
         done = true;
       }
     }
-    if (!done) placed = TRY(space.map_anywhere(rounded, page_flags(prot), map_flags, kMmapMinAddress, kMmapTop));
+    if (!done) {
+      placed = TRY(space.map_anywhere(rounded, page_flags(prot), map_flags, kMmapMinAddress, kMmapTop, object, offset));
+    }
+    object_ref.object = nullptr;
   }
   if (vnode != nullptr) {
     auto filled = fill_from_file(space, vnode, placed, length, offset);
@@ -179,8 +214,54 @@ Result<i64> sys_mprotect(SyscallArgs& args) {
 }
 
 Result<i64> sys_madvise(SyscallArgs& args) {
-  if (args.arg[0] % hal::kPageSize != 0) return Errno::kEINVAL;
-  return 0;  // advice only; MADV_DONTNEED's zeroing comes with file mappings
+  const u64 address = args.arg[0];
+  const u64 length = args.arg[1];
+  const i64 advice = static_cast<i64>(static_cast<i32>(args.arg[2]));
+  // madvise(2)'s advice values as Linux 6.1 knows them.
+  enum : i64 {
+    kNormal = 0, kRandom = 1, kSequential = 2, kWillneed = 3, kDontneed = 4, kFree = 8, kRemove = 9,
+    kDontfork = 10, kDofork = 11, kMergeable = 12, kUnmergeable = 13, kHugepage = 14, kNohugepage = 15,
+    kDontdump = 16, kDodump = 17, kWipeonfork = 18, kKeeponfork = 19, kCold = 20, kPageout = 21,
+    kPopulateRead = 22, kPopulateWrite = 23, kDontneedLocked = 24, kCollapse = 25,
+  };
+  bool known = false;
+  switch (advice) {
+    case kNormal: case kRandom: case kSequential: case kWillneed: case kDontneed: case kFree: case kRemove:
+    case kDontfork: case kDofork: case kMergeable: case kUnmergeable: case kHugepage: case kNohugepage:
+    case kDontdump: case kDodump: case kKeeponfork: case kCold: case kPageout: case kPopulateRead:
+    case kPopulateWrite: case kDontneedLocked: case kCollapse:
+      known = true;
+      break;
+    // MADV_WIPEONFORK would need fork to zero the range in the child; refused as kernels
+    // before it refuse it, rather than silently giving the child the data. MADV_HWPOISON and
+    // MADV_SOFT_OFFLINE (memory-failure testing) are not supported either.
+    default: break;
+  }
+  if (!known) return Errno::kEINVAL;
+  if (address % hal::kPageSize != 0) return Errno::kEINVAL;
+  const u64 end = align_up(address + length, hal::kPageSize);
+  if (address + length < address || end < address) return Errno::kEINVAL;
+  if (end == address) return 0;
+  if (end > hal::kUserTop) return Errno::kENOMEM;
+  AddressSpace& space = current_space();
+  switch (advice) {
+    case kDontneed:
+    case kDontneedLocked:
+    case kFree:
+      // MADV_FREE may keep or drop the pages until they are written again; dropping them now
+      // is one of the outcomes it allows.
+      TRY(space.discard(address, end - address));
+      return 0;
+    case kRemove:
+      // Punching a hole in a shared file mapping (tmpfs) is not supported; on anything else
+      // Linux refuses it too.
+      TRY(space.check_mapped(address, end - address));
+      return Errno::kEOPNOTSUPP;
+    default:
+      // The other advice only steers paging, merging, huge pages or core dumps: accepted.
+      TRY(space.check_mapped(address, end - address));
+      return 0;
+  }
 }
 
 }  // namespace tandem

@@ -1,0 +1,99 @@
+// Memory objects: the pages behind mappings and in-memory files.
+//
+// A VmObject is anonymous memory (one per private mapping, or shared by every mapping of a
+// MAP_SHARED|MAP_ANONYMOUS region and its forks) or the data of an in-memory file (tmpfs and
+// memfd, Linux's shmem): the file's read and write and every MAP_SHARED mapping of it reach
+// the same physical pages, so a store through one mapping is what read() returns and what a
+// second mapping in another address space sees.
+//
+// Locking. An object may be reached from several address spaces and from a file's read/write
+// path at once, so it has its own lock, ranked just above AddressSpace: the fault path holds
+// its address space's lock and then takes the object's. Its page list and `size` are guarded
+// by it. Never copy to or from user memory under it: the copy may fault, and the fault takes
+// an address-space lock (lower rank) and, when the user buffer maps this very object, this
+// lock again. File I/O goes through a kernel bounce buffer instead (core/fs/tmpfs.cpp).
+#pragma once
+
+#include <hal.h>
+
+#include "core/lib/atomic.h"
+#include "core/lib/heap.h"
+#include "core/lib/list.h"
+#include "core/lib/result.h"
+#include "core/lib/spinlock.h"
+
+namespace tandem {
+
+// A physical page that several private objects share after fork until one of them writes
+// (copy-on-write). `refs` counts the sharing objects; the last one to let go frees the page.
+struct SharedFrame {
+  Atomic<u32> refs{1};
+};
+
+class VmObject {
+ public:
+  enum class Kind : u8 {
+    Anonymous,  // zero-filled on first touch; size is the mapping's length
+    File,       // an in-memory file's data: a fault at or past `size` is SIGBUS
+  };
+
+  struct Page {
+    ListNode node;
+    u64 index;
+    u64 phys;
+    SharedFrame* shared = nullptr;  // non-null: copy-on-write, map read-only until broken
+  };
+
+  // A new object with one reference, or null when the heap is exhausted. `name` (may be null)
+  // is what /proc/PID/maps shows for shared mappings of it ("memfd:vmem"); it is copied.
+  static VmObject* create(Heap& heap, Kind kind, u64 size, const char* name = nullptr);
+
+  void retain() { m_refs.fetch_add(1); }
+  // Drops a reference; the last one frees every page (copy-on-write frames once their last
+  // sharer lets go) and the object. The caller must have unmapped the pages it mapped.
+  void release();
+  // More than `owners` references: some mapping (or fork's copy of one) holds the object.
+  bool referenced_beyond(u32 owners) const { return m_refs.load() > owners; }
+
+  Kind kind() const { return m_kind; }
+  const char* name() const { return m_name; }
+  SpinLock& lock() { return m_lock; }
+
+  // The rest is called with lock() held.
+  u64 size_locked() const { return m_size; }
+  void set_size_locked(u64 size) { m_size = size; }
+  Page* find_locked(u64 index) const;
+  // The page at `index`, made (zero-filled) when missing; null when out of memory.
+  Page* get_or_make_locked(u64 index);
+  // Unlinks and frees one page record and its frame (or its hold on a copy-on-write frame).
+  void free_page_locked(Page* page);
+  // Frees every page at or past `first`.
+  void free_pages_from_locked(u64 first);
+  // Whether any page exists at or past `first`.
+  bool has_pages_from_locked(u64 first) const;
+  IntrusiveList<Page, &Page::node>& pages_locked() { return m_pages; }
+  usize page_count_locked() const { return m_pages.size(); }
+
+  // For fork's copy of an object, before anyone else can reach it (no lock needed).
+  void set_size_locked_unpublished(u64 size) { m_size = size; }
+  void adopt_page_unpublished(Page* page) { m_pages.push_back(page); }
+
+  // Copy-on-write (core/mm/cow.cpp): gives `page` a frame of its own, copying unless this
+  // object is the last sharer. False when out of memory.
+  bool break_cow_locked(Page* page);
+
+  // Use create(); public only so the kernel heap can construct it.
+  VmObject(Heap& heap, Kind kind, u64 size) : m_heap(heap), m_kind(kind), m_size(size) {}
+
+ private:
+  Heap& m_heap;
+  Kind m_kind;
+  Atomic<u32> m_refs{1};
+  char* m_name = nullptr;  // heap copy, NUL-terminated
+  usize m_name_size = 0;
+  SpinLock m_lock{LockRank::VmObject};
+  u64 m_size;  // bytes; guarded by m_lock
+  IntrusiveList<Page, &Page::node> m_pages;  // guarded by m_lock
+};
+
+}  // namespace tandem
