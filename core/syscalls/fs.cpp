@@ -355,8 +355,9 @@ Result<i64> sys_lseek(SyscallArgs& args) {
   const i64 end = args.arg[2] == kSeekEnd ? static_cast<i64>(file->vnode()->size()) : 0;
   SpinLockGuard guard(file->position_lock());
   const i64 base = args.arg[2] == kSeekSet ? 0 : args.arg[2] == kSeekCur ? static_cast<i64>(file->offset()) : end;
-  const i64 position = base + offset;
-  if ((offset > 0 && position < base) || position < 0) return Errno::kEINVAL;
+  i64 position = 0;
+  // Past the largest offset (an overflow) or before the start: EINVAL, as Linux.
+  if (__builtin_add_overflow(base, offset, &position) || position < 0) return Errno::kEINVAL;
   file->set_offset(static_cast<u64>(position));
   return position;
 }
