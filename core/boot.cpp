@@ -209,6 +209,7 @@ void boot_init(Kernel& kernel, void*) {
   Process* p = process.value();
   {
     SpinLockGuard guard(p->lock);
+    set_comm_from_path(p->threads.front(), init_path);
     p->brk_start = p->brk_current = p->brk_mapped_end = image.brk_start;
     const usize length = min<usize>(string_length(canonical.data()), sizeof(p->exe_path) - 1);
     copy_bytes(p->exe_path, canonical.data(), length);

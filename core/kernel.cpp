@@ -99,6 +99,16 @@ Result<Thread*> Kernel::create_thread(Process* process, void (*entry)(void*), vo
   if (process != nullptr) format(thread->name, sizeof(thread->name), "tid %u", thread->tid);
   else format(thread->name, sizeof(thread->name), "kthread");
   hal::context_set_name(thread->context, thread->name);
+  // A user thread inherits its creator's task name and CPU affinity (pthread_create, fork).
+  const Cpu* here = static_cast<const Cpu*>(hal::cpu_local());
+  const Thread* creator = here != nullptr ? here->current : nullptr;
+  if (creator != nullptr && creator->process != nullptr && process != nullptr) {
+    copy_bytes(thread->comm, creator->comm, sizeof(thread->comm));
+    thread->affinity.store(creator->affinity.load(MemoryOrder::Relaxed), MemoryOrder::Relaxed);
+  } else {
+    fill_bytes(thread->comm, 0, sizeof(thread->comm));
+    thread->affinity.store(~0ull, MemoryOrder::Relaxed);
+  }
   thread->process = process;
   if (process != nullptr) {
     // Why under the process lock: exit_group marks every thread of the process under this lock,

@@ -185,6 +185,13 @@ u64 phys_alloc_page();
 void phys_free_page(u64 phys);
 // The kernel's view of a physical page.
 void* phys_to_virt(u64 phys);
+// Physical memory for /proc/meminfo and sysinfo: the pages the allocator manages, and how
+// many of them are free now.
+struct PhysStats {
+  u64 total_pages;
+  u64 free_pages;
+};
+PhysStats phys_stats();
 
 enum PageFlags : u32 {
   kPageRead = 1u << 0,

@@ -175,6 +175,16 @@ void end_other_threads(Kernel& kernel, Process* process) {
 
 }  // namespace
 
+void set_comm_from_path(Thread* thread, const char* path) {
+  const char* base = path;
+  for (const char* c = path; *c != 0; ++c) {
+    if (*c == '/') base = c + 1;
+  }
+  const usize n = min<usize>(string_length(base), sizeof(thread->comm) - 1);
+  copy_bytes(thread->comm, base, n);
+  fill_bytes(thread->comm + n, 0, sizeof(thread->comm) - n);
+}
+
 Result<AddressSpace*> exec_build(Kernel& kernel, i32 dirfd, const char* path, bool follow, ExecArgs& args,
                                  ExecImage* image, char* canonical) {
   Vfs* vfs = TRY(kernel_vfs(kernel));
@@ -261,6 +271,7 @@ Result<void> exec_program(Kernel& kernel, hal::UserFrame& frame, i32 dirfd, cons
   if (old != nullptr) old->destroy();
   reset_signals_for_exec(process, self);
   if (process->files != nullptr) process->files->close_on_exec();
+  set_comm_from_path(self, path);
   self->clear_child_tid = 0;
   self->robust_list_head = 0;
   self->signals.syscall_nr = -1;

@@ -10,6 +10,7 @@ namespace tandem {
 class AddressSpace;
 class ExecArgs;
 class Kernel;
+struct Thread;
 struct ExecImage;
 
 // Replaces the calling process's program with the ELF file at `path` (relative to `dirfd`,
@@ -21,6 +22,9 @@ struct ExecImage;
 // program's canonical path in `canonical` (a PathBuffer). PID 1 is started this way too.
 Result<AddressSpace*> exec_build(Kernel& kernel, int dirfd, const char* path, bool follow, ExecArgs& args,
                                  ExecImage* image, char* canonical);
+
+// Sets the task name (prctl PR_GET_NAME) to the base name of `path`, as execve does.
+void set_comm_from_path(Thread* thread, const char* path);
 
 Result<void> exec_program(Kernel& kernel, hal::UserFrame& frame, int dirfd, const char* path, u64 argv, u64 envp,
                           bool follow);

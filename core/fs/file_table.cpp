@@ -48,6 +48,7 @@ File** FileTable::slot(u32 fd, bool allocate) {
 
 Result<FileTable*> FileTable::clone() {
   FileTable* copy = TRY(create(m_kernel));
+  copy->set_limit(limit());
   // Chunks are allocated before the lock is taken, for every chunk in use now; a chunk that
   // appears meanwhile is copied only if one was prepared for it.
   Chunk* prepared[kChunks] = {};
@@ -108,13 +109,14 @@ void FileTable::destroy() {
 void FileTable::close_on_exec() { close_range(0, kMaxFds - 1, false, true); }
 
 Result<i32> FileTable::install(File* file, bool cloexec, u32 lowest) {
-  if (lowest >= kMaxFds) return Errno::kEMFILE;
+  const u32 limit = this->limit();
+  if (lowest >= limit) return Errno::kEMFILE;
   // Allocate a chunk outside the lock if the search may need one.
   for (;;) {
     u32 needs_chunk = kChunks;
     {
       SpinLockGuard guard(m_lock);
-      for (u32 fd = lowest; fd < kMaxFds; ++fd) {
+      for (u32 fd = lowest; fd < limit; ++fd) {
         Chunk* chunk = m_chunks[fd / kChunk];
         if (chunk == nullptr) {
           needs_chunk = fd / kChunk;
@@ -143,7 +145,7 @@ Result<i32> FileTable::install(File* file, bool cloexec, u32 lowest) {
 }
 
 Result<void> FileTable::install_at(u32 fd, File* file, bool cloexec) {
-  if (fd >= kMaxFds) return Errno::kEBADF;
+  if (fd >= limit()) return Errno::kEBADF;
   Chunk* fresh = nullptr;
   if (m_chunks[fd / kChunk] == nullptr) {
     fresh = static_cast<Chunk*>(m_kernel.heap().allocate(sizeof(Chunk)));

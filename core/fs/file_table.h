@@ -47,6 +47,10 @@ class FileTable {
   void cwd_snapshot(Vnode** dir, char* path);
   // Replaces the current directory (takes a reference to `dir`). ENAMETOOLONG for long paths.
   Result<void> set_cwd(Vnode* dir, const char* path);
+  // RLIMIT_NOFILE's soft limit (at most kMaxFds): install() gives EMFILE at or above it and
+  // dup2/dup3 EBADF. Descriptors already open above it stay open, as on Linux.
+  u32 limit() const { return m_limit.load(MemoryOrder::Relaxed); }
+  void set_limit(u32 limit) { m_limit.store(limit < kMaxFds ? limit : kMaxFds, MemoryOrder::Relaxed); }
   u32 umask() const { return m_umask.load(MemoryOrder::Relaxed); }
   u32 exchange_umask(u32 mask) { return m_umask.exchange(mask & 0777); }
 
@@ -69,6 +73,7 @@ class FileTable {
   Chunk* m_chunks[kChunks] = {};  // guarded by m_lock
   Vnode* m_cwd = nullptr;         // guarded by m_lock
   char m_cwd_path[kCwdMax] = "/";
+  Atomic<u32> m_limit{kMaxFds};
   Atomic<u32> m_umask{022};
 };
 

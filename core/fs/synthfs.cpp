@@ -128,14 +128,13 @@ void meminfo_line(TextOut& t, const char* label, u64 kib) {
   t.printf("%8lu kB\n", static_cast<unsigned long>(kib));
 }
 
-void gen_meminfo(TextOut& t, Kernel& kernel, u32) {
-  // tandem's HAL does not report the machine's memory size to core/ yet; the figures below are
-  // the kernel heap's own use over a nominal 256 MiB (a known gap, see the report).
-  const u64 total = 256 * 1024;
-  const u64 used = kernel.heap().pages_in_use() * 4;
-  meminfo_line(t, "MemTotal:", total);
-  meminfo_line(t, "MemFree:", total - min(used, total));
-  meminfo_line(t, "MemAvailable:", total - min(used, total));
+void gen_meminfo(TextOut& t, Kernel&, u32) {
+  // Every page is the physical allocator's: there is no page cache to reclaim, so what is free
+  // is also what is available.
+  const hal::PhysStats stats = hal::phys_stats();
+  meminfo_line(t, "MemTotal:", stats.total_pages * 4);
+  meminfo_line(t, "MemFree:", stats.free_pages * 4);
+  meminfo_line(t, "MemAvailable:", stats.free_pages * 4);
   meminfo_line(t, "Buffers:", 0);
   meminfo_line(t, "Cached:", 0);
   meminfo_line(t, "SwapCached:", 0);

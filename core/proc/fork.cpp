@@ -98,6 +98,7 @@ Result<i64> fork_process(Kernel& kernel, const hal::UserFrame& frame, const Fork
     child->brk_start = parent->brk_start;
     child->brk_current = parent->brk_current;
     child->brk_mapped_end = parent->brk_mapped_end;
+    copy_bytes(child->rlimits, parent->rlimits, sizeof(child->rlimits));
     for (u32 i = 0; i < kSignalCount; ++i) child->signal_actions.actions[i] = parent->signal_actions.actions[i];
     copy_bytes(child->exe_path, parent->exe_path, sizeof(child->exe_path));
   }

@@ -39,20 +39,26 @@ void Kernel::make_runnable(Thread* thread) {
 }
 
 void Kernel::enqueue(Thread* thread, Cpu& preferred, bool may_ipi) {
-  // Prefer the thread's last CPU when it is idle, then any idle CPU, then `preferred`.
-  Cpu* target = &preferred;
+  // Prefer the thread's last CPU when it is idle, then any idle CPU, then `preferred`; only
+  // CPUs of its affinity (then the first of them when `preferred` is not one).
+  const u64 allowed = thread->affinity.load(MemoryOrder::Relaxed);
+  auto may_run = [allowed](const Cpu& c) { return ((allowed >> c.id) & 1) != 0; };
+  Cpu* target = may_run(preferred) ? &preferred : nullptr;
   Cpu& last = cpu(thread->cpu);
-  if (last.idle.load()) {
+  if (may_run(last) && last.idle.load()) {
     target = &last;
   } else {
     for (u32 i = 1; i < m_config.cpu_count; ++i) {
       Cpu& candidate = cpu((thread->cpu + i) % m_config.cpu_count);
+      if (!may_run(candidate)) continue;
       if (candidate.idle.load()) {
         target = &candidate;
         break;
       }
+      if (target == nullptr) target = &candidate;
     }
   }
+  if (target == nullptr) target = &last;  // the affinity names only its last CPU
   {
     target->run_lock.acquire();
     target->run_queue.push_back(thread);
@@ -141,10 +147,15 @@ void Kernel::yield() {
 }
 
 Thread* Kernel::pick_next(Cpu& self) {
-  auto pop_from = [](Cpu& c, u32 keep) -> Thread* {
+  // The first queued thread that may run here (a thread is stolen only within its affinity).
+  auto pop_from = [&self](Cpu& c, u32 keep) -> Thread* {
     if (c.run_length.load(MemoryOrder::Relaxed) <= keep) return nullptr;
     c.run_lock.acquire();
-    Thread* t = c.run_queue.pop_front();
+    Thread* t = c.run_queue.front();
+    if (&c != &self) {
+      while (t != nullptr && ((t->affinity.load(MemoryOrder::Relaxed) >> self.id) & 1) == 0) t = c.run_queue.next(t);
+    }
+    if (t != nullptr) c.run_queue.remove(t);
     c.run_length.store(static_cast<u32>(c.run_queue.size()), MemoryOrder::Relaxed);
     c.run_lock.release();
     return t;
@@ -167,7 +178,10 @@ void Kernel::switch_away(Thread* prev, bool requeue, bool prev_exited) {
   VERIFY(self.current == prev);
   // Kernel locks are never held across a switch: the lock bookkeeping is per CPU.
   VERIFY(self.locks.depth == 0);
-  if (requeue) {
+  if (requeue && ((prev->affinity.load(MemoryOrder::Relaxed) >> self.id) & 1) == 0) {
+    // sched_setaffinity took this CPU away: move to one the thread may run on.
+    enqueue(prev, self, true);
+  } else if (requeue) {
     self.run_lock.acquire();
     self.run_queue.push_back(prev);
     self.run_length.store(static_cast<u32>(self.run_queue.size()), MemoryOrder::Relaxed);

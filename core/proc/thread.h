@@ -36,7 +36,13 @@ struct Thread {
   void (*entry)(void*) = nullptr;
   void* entry_arg = nullptr;
   bool is_idle = false;
-  char name[16] = {};
+  char name[16] = {};  // for traces and backtraces ("tid 7")
+  // The task name of prctl(PR_SET_NAME): the program's base name after execve, inherited by
+  // the threads and processes it creates.
+  char comm[16] = {};
+  // sched_setaffinity: the CPUs the thread may run on (bit i: CPU i); the scheduler queues it
+  // only there and never steals it elsewhere. Inherited by the threads it creates.
+  Atomic<u64> affinity{~0ull};
   // References: one for being alive (dropped when reaped), one per joiner.
   Atomic<u32> refs{1};
 
@@ -123,6 +129,32 @@ struct Process {
   WaitQueue child_exit;        // threads in wait4/waitid on this process's children
   Thread* vfork_parent = nullptr;  // the thread that sleeps until this child execs or exits
   u32 exit_signal = 17;            // sent to the parent at exit (clone's low byte; SIGCHLD)
+  // getrlimit/setrlimit/prlimit64, guarded by lock; fork copies them. RLIMIT_NOFILE is enforced
+  // by the file table (FileTable::set_limit); the others are kept and reported as set.
+  struct Rlimit {
+    u64 cur;
+    u64 max;
+  };
+  static constexpr u32 kRlimitCount = 16;
+  static constexpr u64 kRlimInfinity = ~0ull;
+  Rlimit rlimits[kRlimitCount] = {
+      {kRlimInfinity, kRlimInfinity},  // CPU
+      {kRlimInfinity, kRlimInfinity},  // FSIZE
+      {kRlimInfinity, kRlimInfinity},  // DATA
+      {8ull << 20, kRlimInfinity},     // STACK
+      {0, kRlimInfinity},              // CORE
+      {kRlimInfinity, kRlimInfinity},  // RSS
+      {TANDEM_MAX_THREADS, TANDEM_MAX_THREADS},      // NPROC
+      {1024, 1024},                    // NOFILE (the file table's size)
+      {8ull << 20, 8ull << 20},        // MEMLOCK
+      {kRlimInfinity, kRlimInfinity},  // AS
+      {kRlimInfinity, kRlimInfinity},  // LOCKS
+      {TANDEM_MAX_THREADS, TANDEM_MAX_THREADS},      // SIGPENDING
+      {819200, 819200},                // MSGQUEUE
+      {0, 0},                          // NICE
+      {0, 0},                          // RTPRIO
+      {kRlimInfinity, kRlimInfinity},  // RTTIME
+  };
 };
 
 

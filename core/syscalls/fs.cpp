@@ -448,7 +448,7 @@ namespace {
 Result<i64> do_dup3(i32 old_fd, u64 new_fd, bool cloexec) {
   FileTable* files = TRY(current_files());
   File* file = TRY(files->get(old_fd));
-  if (new_fd >= FileTable::kMaxFds) {
+  if (new_fd >= files->limit()) {
     file->release();
     return Errno::kEBADF;
   }
@@ -485,7 +485,7 @@ Result<i64> sys_fcntl(SyscallArgs& args) {
   switch (args.arg[1]) {
     case kDupFd:
     case kDupFdCloexec: {
-      if (static_cast<u32>(args.arg[2]) >= FileTable::kMaxFds) return Errno::kEINVAL;
+      if (static_cast<u32>(args.arg[2]) >= files->limit()) return Errno::kEINVAL;
       File* file = TRY(files->get(fd));
       auto r = files->install(file, args.arg[1] == kDupFdCloexec, static_cast<u32>(args.arg[2]));
       if (r.is_error()) {

@@ -46,6 +46,8 @@
   X(62, kill)              \
   X(63, uname)             \
   X(96, gettimeofday)      \
+  X(97, getrlimit)         \
+  X(99, sysinfo)           \
   X(102, getuid)           \
   X(104, getgid)           \
   X(107, geteuid)          \
@@ -59,10 +61,13 @@
   X(127, rt_sigpending)    \
   X(130, rt_sigsuspend)    \
   X(131, sigaltstack)      \
+  X(157, prctl)            \
   X(158, arch_prctl)       \
+  X(160, setrlimit)        \
   X(186, gettid)           \
   X(200, tkill)            \
   X(202, futex)            \
+  X(203, sched_setaffinity) \
   X(204, sched_getaffinity) \
   X(218, set_tid_address)  \
   X(228, clock_gettime)    \
@@ -73,6 +78,7 @@
   X(247, waitid)           \
   X(273, set_robust_list)  \
   X(288, accept4)          \
+  X(302, prlimit64)        \
   X(309, getcpu)          \
   X(318, getrandom)       \
   X(319, memfd_create)     \

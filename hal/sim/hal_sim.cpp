@@ -377,6 +377,10 @@ u64 get_fs_base() { return machine().cpu().fs_base; }
 
 u64 phys_alloc_page() { return machine().alloc_page(); }
 void phys_free_page(u64 phys) { machine().free_page(phys); }
+PhysStats phys_stats() {
+  const u64 total = machine().config().ram_bytes / kPageSize;
+  return PhysStats{total, total - machine().pages_in_use()};
+}
 void* phys_to_virt(u64 phys) {
   if (!machine().is_ram(phys)) panic("phys_to_virt of an address that is not RAM");
   return machine().phys_to_virt(phys);

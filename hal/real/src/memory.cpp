@@ -36,6 +36,8 @@ u32 g_range_count = 0;
 u32 g_range_index = 0;
 u64 g_cursor = 0;
 u64 g_free_list = 0;
+u64 g_total_pages = 0;   // every page of the free ranges, fixed at start-up
+u64 g_pages_in_use = 0;  // guarded by g_phys_lock
 SpinLock g_phys_lock;
 
 u64 g_kernel_pml4 = 0;
@@ -130,6 +132,7 @@ void phys_init(const MemRange* ram, u32 ram_count, const MemRange* reserved, u32
   g_cursor = g_range_count ? g_ranges[0].base : 0;
   u64 total = 0;
   for (u32 i = 0; i < g_range_count; ++i) total += g_ranges[i].end - g_ranges[i].base;
+  g_total_pages = total / kPageSize;
   klog("memory: %lu KiB free in %u ranges", total / 1024, g_range_count);
 }
 
@@ -255,8 +258,16 @@ u64 phys_alloc_page() {
       if (++g_range_index < g_range_count) g_cursor = g_ranges[g_range_index].base;
     }
   }
+  if (page != 0) ++g_pages_in_use;
   g_phys_lock.unlock(flags);
   return page;
+}
+
+PhysStats phys_stats() {
+  IrqFlags flags = g_phys_lock.lock();
+  const PhysStats stats{g_total_pages, g_total_pages - g_pages_in_use};
+  g_phys_lock.unlock(flags);
+  return stats;
 }
 
 void phys_free_page(u64 phys) {
@@ -267,6 +278,7 @@ void phys_free_page(u64 phys) {
   IrqFlags flags = g_phys_lock.lock();
   *phys_ptr<u64>(phys) = g_free_list;
   g_free_list = phys;
+  --g_pages_in_use;
   g_phys_lock.unlock(flags);
 }
 
