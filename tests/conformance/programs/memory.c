@@ -1,6 +1,8 @@
 // Memory: mmap (anonymous private, fixed, bad arguments), munmap, mprotect (a write to a
 // read-only page raises SIGSEGV), brk, madvise, memfd_create with two MAP_SHARED views of one
-// file (beam.smp's JIT does this), and a MAP_SHARED anonymous mapping seen across fork.
+// file (beam.smp's JIT does this: machine code written through the writable view runs through
+// the executable one, and the writable one is not executable), SIGBUS past the end of a shared
+// file mapping, and a MAP_SHARED anonymous mapping seen across fork.
 #include "conf.h"
 #include <fcntl.h>
 #include <setjmp.h>
@@ -11,6 +13,9 @@
 
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 1u
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 2u
 #endif
 
 static sigjmp_buf g_jump;
@@ -23,6 +28,26 @@ static int write_faults(volatile char *p) {
   return 0;
 }
 
+// The signal a read of p raises (SIGSEGV or SIGBUS, caught), or 0.
+static int read_faults(volatile char *p) {
+  int sig = sigsetjmp(g_jump, 1);
+  if (sig != 0) return sig;
+  (void)*p;
+  return 0;
+}
+
+// The signal a call to code at p raises, or 0 when it returns.
+static int call_faults(void *p) {
+  int sig = sigsetjmp(g_jump, 1);
+  if (sig != 0) return sig;
+  ((void (*)(void))p)();
+  return 0;
+}
+
+static const char *signal_name(int sig) {
+  return sig == 0 ? "none" : sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : "other";
+}
+
 static long mmap_raw(void *addr, unsigned long len, long prot, long flags, long fd, long off) {
   return syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
@@ -32,6 +57,7 @@ int main(void) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_segv;
   sigaction(SIGSEGV, &sa, NULL);
+  sigaction(SIGBUS, &sa, NULL);
   const long page = 4096;
   check("mmap length 0", mmap_raw(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   check("mmap no type", mmap_raw(NULL, page, PROT_READ, MAP_ANONYMOUS, -1, 0));
@@ -70,7 +96,6 @@ int main(void) {
   out("PROT_NONE faults: %d", write_faults((char *)none));
   check("mprotect inside reservation", syscall(SYS_mprotect, none + page, page, PROT_READ | PROT_WRITE));
   out("opened page writable: %d", !write_faults((char *)none + page));
-  syscall(SYS_munmap, none, 16 * page);
 
   // MAP_SHARED anonymous memory is shared with a forked child; private memory is copied.
   volatile int *shared = (int *)mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -96,10 +121,15 @@ int main(void) {
   out("brk shrink: %d", syscall(SYS_brk, cur) == cur);
   out("brk below start refused: %d", syscall(SYS_brk, 4096) != 4096);
 
-  // memfd_create and two views: one writable, one read-only, of the same pages.
+  // memfd_create and two views of the same pages, as beam.smp's JIT makes them: it writes
+  // machine code through the writable view and runs it through the executable one.
   long mfd = syscall(SYS_memfd_create, "vmem", MFD_CLOEXEC);
   check_ok("memfd_create", mfd);
   if (mfd >= 0) {
+    struct stat st;
+    check("memfd fstat", syscall(SYS_fstat, mfd, &st));
+    out("memfd mode %o size %ld", (unsigned)st.st_mode, (long)st.st_size);
+    check("memfd cloexec", syscall(SYS_fcntl, mfd, F_GETFD));
     check("memfd ftruncate", syscall(SYS_ftruncate, mfd, 2 * page));
     long rw = mmap_raw(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     long rx = mmap_raw(NULL, 2 * page, PROT_READ | PROT_EXEC, MAP_SHARED, mfd, 0);
@@ -109,12 +139,65 @@ int main(void) {
       strcpy((char *)rw + page, "through the other view");
       out("rx view sees: %s", (char *)rx + page);
       out("rx view is read-only: %d", write_faults((char *)rx));
+      // mov eax, 42; ret
+      static const unsigned char code[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
+      memcpy((char *)rw + 64, code, sizeof code);
+      out("code run through the rx view returns %d", ((int (*)(void))(rx + 64))());
+      out("calling through the rw view faults: %s", signal_name(call_faults((void *)(rw + 64))));
+      // The file's write path reaches the same pages.
+      check("memfd pwrite", syscall(SYS_pwrite64, mfd, "written", 8, 200));
+      out("views see pwrite: %s %s", (char *)rw + 200, (char *)rx + 200);
+      // MADV_DONTNEED on a shared view only unmaps: the data stays in the file.
+      check("memfd madvise dontneed", syscall(SYS_madvise, rw, 2 * page, MADV_DONTNEED));
+      out("after dontneed: %s", (char *)rx + page);
+      // A mapping longer than the file: touching past the end is SIGBUS.
+      long longer = mmap_raw(NULL, 4 * page, PROT_READ, MAP_SHARED, mfd, 0);
+      check_ok("memfd map past the end", longer);
+      if (longer != -1) {
+        out("read past the end: %s", signal_name(read_faults((char *)longer + 3 * page)));
+        check("memfd grow", syscall(SYS_ftruncate, mfd, 4 * page));
+        out("grown page reads: %d", read_faults((char *)longer + 3 * page) ? -1 : ((char *)longer)[3 * page]);
+        syscall(SYS_munmap, longer, 4 * page);
+      }
     }
     char buf[32] = {0};
     check("memfd pread", syscall(SYS_pread64, mfd, buf, 7, page));
     out("memfd data: %s", buf);
+    if (rw != -1) syscall(SYS_munmap, rw, 2 * page);
+    if (rx != -1) syscall(SYS_munmap, rx, 2 * page);
+    check("memfd shrink unmapped", syscall(SYS_ftruncate, mfd, 0));
     check("memfd bad flags", syscall(SYS_memfd_create, "x", 0x1000));
+    check("memfd bad name", syscall(SYS_memfd_create, KERNEL_PTR, 0));
+    char name[251];
+    memset(name, 'n', 250);
+    name[250] = 0;
+    check("memfd 250-byte name", syscall(SYS_memfd_create, name, 0));
+    name[249] = 0;
+    long longest = syscall(SYS_memfd_create, name, MFD_ALLOW_SEALING);
+    check_ok("memfd 249-byte name", longest);
+    if (longest >= 0) close((int)longest);
+    close((int)mfd);
   }
+  // A shared writable mapping needs the file open for writing. (The static and dynamic builds
+  // may run on the host at once: the name is the process's own, and never printed.)
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/conf-memory.%d", (int)getpid());
+  int ro = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+  check_ok("create a file", ro);
+  if (ro >= 0) {
+    check("size it", syscall(SYS_ftruncate, ro, page));
+    close(ro);
+    ro = open(path, O_RDONLY);
+    check("shared writable map of a read-only fd", mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0));
+    long view = mmap_raw(NULL, page, PROT_READ, MAP_SHARED, ro, 0);
+    check_ok("shared read-only map", view);
+    if (view != -1) check("mprotect it writable", syscall(SYS_mprotect, view, page, PROT_READ | PROT_WRITE));
+    close(ro);
+    if (view != -1) syscall(SYS_munmap, view, page);
+    unlink(path);
+  }
+  check("madvise unknown advice", syscall(SYS_madvise, none, page, 77));
+  syscall(SYS_munmap, none, 16 * page);
   done("memory");
   return 0;
 }
