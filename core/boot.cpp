@@ -232,6 +232,7 @@ namespace kentry {
   config.cpu_count = hal::cpu_count();
   config.futex_mode = cmdline_has(info.cmdline, "futex=spin") ? FutexMode::SpinYield : FutexMode::Blocking;
   config.trace_syscalls = cmdline_has(info.cmdline, "strace");
+  config.cpu_report = cmdline_has(info.cmdline, "stats") ? KernelConfig::CpuReport::Table : KernelConfig::CpuReport::Summary;
   config.init = &boot_init;
   if (info.cmdline != nullptr) {
     const usize n = min<usize>(string_length(info.cmdline), kMaxCmdline - 1);

@@ -32,6 +32,10 @@ struct KernelConfig {
   bool tickless_idle = true;
   // Logs every system call with its arguments and result (`strace` on the boot command line).
   bool trace_syscalls = false;
+  // When PID 1 exits: a one-line summary of the CPUs' work (Summary, the booted kernel's
+  // default), or one line per CPU (Table, `stats` on the boot command line).
+  enum class CpuReport : u8 { None, Summary, Table };
+  CpuReport cpu_report = CpuReport::None;
   // The first kernel thread, started on CPU 0 once it is up: it builds PID 1.
   void (*init)(class Kernel& kernel, void* arg) = nullptr;
   void* init_arg = nullptr;
@@ -64,6 +68,9 @@ class Kernel {
   void unregister_irq_handler(u32 irq);
 
   // Threads and processes.
+  // Logs the CPUs' busy and idle time, context switches and IPIs (config().cpu_report).
+  void report_cpu_stats();
+
   Result<Thread*> create_thread(Process* process, void (*entry)(void*), void* arg);
   Result<Process*> create_process();
   // Builds a process whose first thread enters user mode with `frame`, and makes it runnable.

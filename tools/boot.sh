@@ -15,6 +15,8 @@
 #   --initrd F   boot this initramfs as is instead of building one
 #   --no-busybox leave Debian's busybox-static out of the initramfs
 #   --strace     the kernel logs every system call with its arguments and result
+#   --stats      at exit, the kernel prints each CPU's busy and idle time, context switches,
+#                IPIs, timer interrupts and system calls as a table (default: a summary line)
 #   --initargs P with --initrd: PROGRAM's argv and environment come from the file P inside the
 #                initramfs (NUL-terminated strings: argv, an empty string, envp), so they may
 #                hold any bytes; the arguments after PROGRAM are then not allowed
@@ -32,7 +34,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem boot: $*" >&2; exit 2; }
 
 cpus=1
@@ -42,6 +44,7 @@ gdb=0
 initrd=
 initargs=
 strace=0
+stats=0
 timeout_secs=60
 busybox=1
 net=()
@@ -54,6 +57,7 @@ while [ $# -gt 0 ]; do
     --initrd) initrd=${2:?}; shift 2 ;;
     --initargs) initargs=${2:?}; shift 2 ;;
     --strace) strace=1; shift ;;
+    --stats) stats=1; shift ;;
     --timeout) timeout_secs=${2:?}; shift 2 ;;
     --no-busybox) busybox=0; shift ;;
     --net) net+=(--net); shift ;;
@@ -127,6 +131,7 @@ fi
 
 cmdline="init=$init"
 [ "$strace" = 0 ] || cmdline+=" strace"
+[ "$stats" = 0 ] || cmdline+=" stats"
 if [ -n "$initargs" ]; then
   [ -n "$initrd" ] && [ $# -eq 0 ] || die "--initargs goes with --initrd and no arguments after PROGRAM"
   cmdline+=" initargs=$initargs"

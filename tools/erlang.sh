@@ -11,6 +11,7 @@
 #   --forward H:G    forward host TCP port H to guest port G (implies --net; default 5555:5555)
 #   --timeout S      seconds before giving up (default 300)
 #   --strace         the kernel logs every system call (to find what the runtime misses)
+#   --stats          at exit, a table of each CPU's busy/idle time, switches and IPIs
 #   --eval EXPR      run EXPR with -noshell (end it with halt() or halt(N))
 #   -- ARGS...       init arguments for the runtime after `-boot start_clean`, as given to erl
 #   (neither)        the Erlang shell on the serial console
@@ -23,7 +24,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem erlang: $*" >&2; exit 2; }
 
 cpus=8
@@ -42,7 +43,8 @@ while [ $# -gt 0 ]; do
     --schedulers) schedulers=${2:?--schedulers needs a value}; shift 2 ;;
     --net) net=1; shift ;;
     --forward) net=1; forwards+=("${2:?--forward needs HOST:GUEST}"); shift 2 ;;
-    --strace) strace=(--strace); shift ;;
+    --strace) strace+=(--strace); shift ;;
+    --stats) strace+=(--stats); shift ;;
     --timeout) timeout_secs=${2:?--timeout needs a value}; shift 2 ;;
     --eval) eval_expr=${2?--eval needs an expression}; have_eval=1; shift 2 ;;
     -h|--help) usage; exit 0 ;;

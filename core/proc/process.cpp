@@ -97,7 +97,10 @@ void release_vfork_parent(Kernel& kernel, Process* child) {
     const u32 pid = process->pid;
     self->process = nullptr;
     become_zombie(process);
-    if (pid == 1) hal::shutdown(status);
+    if (pid == 1) {
+      report_cpu_stats();
+      hal::shutdown(status);
+    }
   }
   exit_current_thread(code);
 }

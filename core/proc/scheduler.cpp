@@ -76,6 +76,38 @@ void Kernel::enqueue(Thread* thread, Cpu& preferred, bool may_ipi) {
   }
 }
 
+void Kernel::report_cpu_stats() {
+  if (m_config.cpu_report == KernelConfig::CpuReport::None) return;
+  // Other CPUs' counters are read without their locks: a report, not an invariant. The running
+  // slices are counted up to now.
+  const u64 now = hal::monotonic_ns();
+  u64 busy = 0, idle = 0, switches = 0, ipis = 0;
+  const bool table = m_config.cpu_report == KernelConfig::CpuReport::Table;
+  if (table) klog("stats: cpu   busy ms   idle ms  switches  ipis sent  ipis recv  timer irqs  syscalls");
+  for (u32 i = 0; i < m_config.cpu_count; ++i) {
+    Cpu& c = cpu(i);
+    if (!c.online) continue;
+    u64 cpu_busy = c.stats.busy_ns, cpu_idle = c.stats.idle_ns;
+    const Thread* running = c.current;
+    if (running != nullptr && now > running->switched_in_at) {
+      (running->is_idle ? cpu_idle : cpu_busy) += now - running->switched_in_at;
+    }
+    busy += cpu_busy;
+    idle += cpu_idle;
+    switches += c.stats.context_switches;
+    ipis += c.stats.ipis_sent;
+    if (table) {
+      klog("stats: %3u %9lu %9lu %9lu %10lu %10lu %11lu %9lu", i, static_cast<unsigned long>(cpu_busy / 1'000'000),
+           static_cast<unsigned long>(cpu_idle / 1'000'000), static_cast<unsigned long>(c.stats.context_switches),
+           static_cast<unsigned long>(c.stats.ipis_sent), static_cast<unsigned long>(c.stats.ipis_received),
+           static_cast<unsigned long>(c.stats.timer_interrupts), static_cast<unsigned long>(c.stats.syscalls));
+    }
+  }
+  klog("stats: %u CPUs busy %lu ms, idle %lu ms, %lu context switches, %lu IPIs", m_config.cpu_count,
+       static_cast<unsigned long>(busy / 1'000'000), static_cast<unsigned long>(idle / 1'000'000),
+       static_cast<unsigned long>(switches), static_cast<unsigned long>(ipis));
+}
+
 void Kernel::prepare_to_sleep() {
   Thread* self = current_thread();
   hal::IrqFlags flags = hal::irq_save();
