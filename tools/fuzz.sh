@@ -10,9 +10,10 @@ declare -A SUMMARY=(
   [futex_sched]="the futex scenarios (mutex condvar semaphore barrier rwlock join), small, schedule from the input"
   [elf_load]="arbitrary bytes as an ELF: parse, load into a fresh address space, check the initial stack from user mode"
   [cpio]="arbitrary bytes as a newc archive: walk, mount, look up paths from the input"
+  [virtqueue]="a hostile virtio-net device against the driver: set-up quirks, raw used entries, faults, frames"
 )
-TARGETS=(syscall_seq futex_sched elf_load cpio)
-declare -A MAX_LEN=([syscall_seq]=512 [futex_sched]=512 [elf_load]=65536 [cpio]=8192)
+TARGETS=(syscall_seq futex_sched elf_load cpio virtqueue)
+declare -A MAX_LEN=([syscall_seq]=512 [futex_sched]=512 [elf_load]=65536 [cpio]=8192 [virtqueue]=1024)
 
 usage() {
   cat <<'USAGE'

@@ -6,7 +6,7 @@ namespace sim {
 
 namespace {
 
-constexpr uint64_t kFVersion1 = 1ull << 32, kFNetMac = 1ull << 5, kFNetStatus = 1ull << 16;
+constexpr uint64_t kFVersion1 = 1ull << 32;
 constexpr uint8_t kStatusFeaturesOk = 8;
 
 constexpr int kBarMsix = 1, kBarVirtio = 4;
@@ -20,7 +20,6 @@ constexpr uint32_t kCapMsix = 0x40, kCapCommon = 0x50, kCapIsr = 0x60, kCapDevic
 
 VirtioNetDevice::VirtioNetDevice(const uint8_t mac[6], uint16_t queue_size) {
   std::memcpy(m_mac, mac, 6);
-  m_features = kFVersion1 | kFNetMac | kFNetStatus;
   for (DeviceQueue& q : m_queues) q.max_size = queue_size;
 
   set16(0x00, 0x1af4);  // vendor
@@ -178,18 +177,18 @@ uint64_t VirtioNetDevice::common_read(uint64_t offset, uint32_t size) {
   const bool valid = m_queue_select < kQueues;
   switch (offset) {
     case 0: return m_device_feature_select;
-    case 4: return m_device_feature_select < 2 ? uint32_t(m_features >> (32 * m_device_feature_select)) : 0;
+    case 4: return m_device_feature_select < 2 ? uint32_t(quirks.offered >> (32 * m_device_feature_select)) : 0;
     case 8: return m_driver_feature_select;
     case 12: return m_driver_feature_select < 2 ? uint32_t(m_driver_features >> (32 * m_driver_feature_select)) : 0;
-    case 16: return m_msix_config;
-    case 18: return kQueues;
+    case 16: return quirks.refuse_msix ? 0xffff : m_msix_config;
+    case 18: return quirks.num_queues;
     case 20: return m_status;
     case 21: return m_config_generation;
     case 22: return m_queue_select;
     case 24: return valid ? (q.size != 0 ? q.size : q.max_size) : 0;
-    case 26: return valid ? q.msix_vector : 0xffff;
+    case 26: return valid && !quirks.refuse_msix ? q.msix_vector : 0xffff;
     case 28: return valid ? q.enabled : 0;
-    case 30: return valid ? m_queue_select : 0;
+    case 30: return valid ? uint16_t(m_queue_select + quirks.notify_off_bias) : 0;
     case 32: return valid ? q.desc : 0;
     case 40: return valid ? q.driver : 0;
     case 48: return valid ? q.device : 0;
@@ -219,7 +218,8 @@ void VirtioNetDevice::common_write(uint64_t offset, uint32_t size, uint64_t valu
       uint8_t next = s;
       // FEATURES_OK sticks only for a subset of what was offered that includes VERSION_1.
       if ((s & kStatusFeaturesOk) && !(m_status & kStatusFeaturesOk)) {
-        if ((m_driver_features & ~m_features) != 0 || !(m_driver_features & kFVersion1)) next &= ~kStatusFeaturesOk;
+        if ((m_driver_features & ~quirks.offered) != 0 || !(m_driver_features & kFVersion1) || quirks.refuse_features_ok)
+          next &= ~kStatusFeaturesOk;
       }
       m_status = next;
       break;

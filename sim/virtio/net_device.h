@@ -52,6 +52,15 @@ class VirtioNetDevice final : public PciFunction {
     LengthTooBig,  // the written length exceeds any buffer (2,148 bytes more than written)
   };
   void corrupt_next(Fault fault) { m_fault = fault; }
+  // Hostile set-up (the fuzzer): what the device offers and accepts. Set before the driver runs.
+  struct Quirks {
+    uint64_t offered = (1ull << 32) | (1ull << 5) | (1ull << 16);  // VERSION_1, MAC, STATUS
+    bool refuse_features_ok = false;  // clears FEATURES_OK whatever the driver chose
+    bool refuse_msix = false;         // reads back NO_VECTOR for every MSI-X vector
+    uint16_t notify_off_bias = 0;     // added to each queue's notify offset (out of range when large)
+    uint16_t num_queues = kQueues;    // what num_queues reads
+  };
+  Quirks quirks;
   // Raw control for the fuzzer: a used entry written as is on queue `queue`, and an interrupt.
   void put_raw(uint16_t queue, uint32_t id, uint32_t written, uint16_t advance);
   DeviceQueue& queue(uint16_t index) { return m_queues[index]; }
@@ -74,7 +83,6 @@ class VirtioNetDevice final : public PciFunction {
   uint8_t m_mac[6];
   uint16_t m_net_status = 1;  // VIRTIO_NET_S_LINK_UP
   uint8_t m_config_generation = 0;
-  uint64_t m_features;
   uint64_t m_driver_features = 0;
   uint32_t m_device_feature_select = 0, m_driver_feature_select = 0;
   uint8_t m_status = 0;
