@@ -108,7 +108,8 @@ void VirtioNetDevice::complete(uint16_t queue, uint16_t head, uint32_t written) 
       break;
     case Fault::LengthTooBig: q.put_raw(head, written + 100 + 2048, 1); break;
   }
-  interrupt(q.msix_vector);
+  // The driver's hint (2.7.7): a real device may interrupt anyway; this one obeys.
+  if (!q.interrupt_suppressed()) interrupt(q.msix_vector);
 }
 
 void VirtioNetDevice::put_raw(uint16_t queue, uint32_t id, uint32_t written, uint16_t advance) {

@@ -48,6 +48,12 @@ uint16_t DeviceQueue::available() const {
   return static_cast<uint16_t>(load<uint16_t>(avail + 2) - m_last_avail);
 }
 
+bool DeviceQueue::interrupt_suppressed() const {
+  if (!enabled || size == 0) return false;
+  const uint8_t* avail = ram(driver, 4 + 2u * size);
+  return avail != nullptr && (load<uint16_t>(avail) & 1) != 0;
+}
+
 bool DeviceQueue::take(uint16_t* head, std::vector<Buffer>* chain) {
   chain->clear();
   if (!enabled || size == 0) return false;

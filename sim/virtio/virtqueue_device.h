@@ -41,6 +41,7 @@ class DeviceQueue {
   // advances the used index by `advance` (which may exceed what is legal).
   void put_raw(uint32_t id, uint32_t written, uint16_t advance);
   uint16_t available() const;  // chains the driver made available and the device has not taken
+  bool interrupt_suppressed() const;  // the driver set VIRTQ_AVAIL_F_NO_INTERRUPT
 
   // Copies between a chain and host memory; false when a buffer is not RAM.
   static bool read(const Buffer& b, uint32_t offset, void* out, uint32_t length);

@@ -67,6 +67,9 @@ bool VirtioNet::start(hal::PciAddress address) {
     hal::random_bytes(m_mac, kMacLength);
     m_mac[0] = u8((m_mac[0] & 0xfe) | 0x02);
   }
+  // Sent buffers are reclaimed by the next transmit or poll: their completions need no
+  // interrupt (one per received frame or batch is enough).
+  m_tx.set_interrupts(false);
   // The receive ring full before DRIVER_OK, so the first frame finds a buffer (5.1.6.3).
   for (u16 id = 0; id < m_rx.size(); ++id) m_rx.post(id, kBufferLength, true);
   m_rx.publish();
@@ -134,7 +137,7 @@ bool VirtioNet::transmit(const void* frame, usize length) {
   copy_bytes(buffer + kHeaderLength, frame, length);
   m_tx.post(id, u32(kHeaderLength + length), false);
   m_tx.publish();
-  m_pci.notify(kTxQueue);
+  if (m_tx.device_wants_notification()) m_pci.notify(kTxQueue);
   ++m_stats.tx_frames;
   m_stats.tx_bytes += length;
   return true;
@@ -206,7 +209,7 @@ void VirtioNet::poll() {
   if (reposts != 0) {
     for (u32 i = 0; i < reposts; ++i) m_rx.post(repost[i], kBufferLength, true);
     m_rx.publish();
-    m_pci.notify(kRxQueue);
+    if (m_rx.device_wants_notification()) m_pci.notify(kRxQueue);
   }
   read_link();
   m_polling = false;

@@ -122,6 +122,16 @@ void Virtqueue::publish() {
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+bool Virtqueue::device_wants_notification() const {
+  constexpr u16 kUsedFNoNotify = 1;
+  return (read_shared<u16>(m_used, 0) & kUsedFNoNotify) == 0;
+}
+
+void Virtqueue::set_interrupts(bool wanted) {
+  constexpr u16 kAvailFNoInterrupt = 1;
+  write_shared<u16>(m_avail, 0, wanted ? 0 : kAvailFNoInterrupt);
+}
+
 Virtqueue::Pop Virtqueue::pop(u16* id, u32* length, const char** why) {
   const u16 used_idx = read_shared<u16>(m_used, 2);
   const u16 pending = static_cast<u16>(used_idx - m_last_used);

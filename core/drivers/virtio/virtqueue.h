@@ -45,6 +45,12 @@ class Virtqueue {
   void post(u16 id, u32 length, bool writable);
   // Publishes the posted slots to the device (the available index, after a release fence).
   void publish();
+  // Whether the device asked to be notified of new buffers (VIRTQ_USED_F_NO_NOTIFY clear): read
+  // after publish(). Only a hint from the device; ignoring it costs a register write.
+  bool device_wants_notification() const;
+  // Asks the device not to interrupt when it uses buffers of this queue (VIRTQ_AVAIL_F_NO_INTERRUPT),
+  // or to interrupt again. Only a hint to the device.
+  void set_interrupts(bool wanted);
 
   enum class Pop : u8 { Empty, Ok, Broken };
   // Takes the next used entry: its slot id and the length the device reports having written.
