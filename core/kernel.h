@@ -9,6 +9,7 @@
 #include "core/futex/futex.h"
 #include "core/lib/heap.h"
 #include "core/lib/result.h"
+#include "core/net/unix_domain.h"
 #include "core/proc/cpu.h"
 #include "core/proc/thread.h"
 
@@ -56,6 +57,8 @@ class Kernel {
   // never touch a file costs nothing more. root_archive, when set before, becomes the root.
   Atomic<Vfs*> vfs{nullptr};
   const CpioFs* root_archive = nullptr;
+  // AF_UNIX names and the SCM_RIGHTS cycle check (core/net/unix.cpp).
+  UnixDomain unix_domain;
 
   // The network card (core/net/netdev.h), found at boot by netdev_probe; null when none.
   NetDevice* net_device = nullptr;

@@ -197,7 +197,11 @@ Result<usize> Socket::do_send(const MsgIo& data, const SockAddr* to, SendControl
   u32 count = 0;
   File** left = control.take_files(&count);
   release_rights(m_kernel, left, count);
-  if (sent.is_error() && sent.error() == Errno::kEPIPE && (flags & msgflag::kNoSignal) == 0) deliver_sigpipe();
+  // Linux raises SIGPIPE for stream sockets only (tcp_sendmsg, unix_stream_sendmsg); a
+  // datagram or seqpacket send just answers EPIPE.
+  if (sent.is_error() && sent.error() == Errno::kEPIPE && (flags & msgflag::kNoSignal) == 0 &&
+      m_type == socktype::kStream)
+    deliver_sigpipe();
   return sent;
 }
 

@@ -10,7 +10,8 @@
 //   looked up and handed to the family as retained File references; received ones are
 //   installed as descriptors, MSG_CMSG_CLOEXEC honoured, MSG_CTRUNC set and the ones that do
 //   not fit closed), SOCK_NONBLOCK/SOCK_CLOEXEC, MSG_DONTWAIT (folded into the flags the family
-//   sees, together with O_NONBLOCK of the file), SIGPIPE for EPIPE unless MSG_NOSIGNAL, and
+//   sees, together with O_NONBLOCK of the file), SIGPIPE for EPIPE on a SOCK_STREAM socket
+//   unless MSG_NOSIGNAL, and
 //   the generic SOL_SOCKET options (SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN,
 //   SO_REUSEADDR, SO_KEEPALIVE, SO_PRIORITY, SO_LINGER, SO_SNDBUF, SO_RCVBUF, SO_RCVTIMEO,
 //   SO_SNDTIMEO, SO_BROADCAST, SO_OOBINLINE, SO_PASSCRED, SO_RCVLOWAT, SO_SNDLOWAT): their
@@ -40,7 +41,8 @@
 //   - User memory: only through MsgIo::get/put and the SockAddr copies; a fault there is
 //     EFAULT, or the partial count when some bytes already moved.
 //   - Errors: return Linux's errno for the family (see unix(7), tcp(7), udp(7), ip(7)); EPIPE
-//     from send makes the layer raise SIGPIPE unless MSG_NOSIGNAL was given.
+//     from send on a SOCK_STREAM socket makes the layer raise SIGPIPE unless MSG_NOSIGNAL was
+//     given (Linux's rule: datagram and seqpacket sends answer EPIPE without the signal).
 #pragma once
 
 #include "core/fs/vfs.h"
