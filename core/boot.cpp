@@ -14,6 +14,7 @@
 #include "core/kernel.h"
 #include "core/lib/print.h"
 #include "core/net/netdev.h"
+#include "core/net/stack.h"
 #include "core/syscalls/fs_util.h"
 
 namespace tandem {
@@ -122,8 +123,15 @@ void boot_init(Kernel& kernel, void*) {
   u32 online = 0;
   for (u32 i = 0; i < kernel.config().cpu_count; ++i) online += kernel.cpu(i).online ? 1 : 0;
   klog("init: %u of %u CPUs online", online, kernel.config().cpu_count);
-  // The network card, if the machine has one (core/net/netdev.h); silent when there is none.
-  netdev_probe(kernel);
+  // The network card, if the machine has one (core/net/netdev.h), becomes lwIP's Ethernet
+  // interface (core/net/stack.h: 10.0.2.15/24 via 10.0.2.2, or ip= and gw= on the command
+  // line). Silent when there is none.
+  if (NetDevice* nic = netdev_probe(kernel)) {
+    NetConfig config;
+    if (!parse_net_config(g_boot_params.cmdline, &config)) klog("net: malformed ip= or gw=; using 10.0.2.15/24 via 10.0.2.2");
+    auto attached = net_stack_attach_device(kernel, *nic, config);
+    if (attached.is_error()) klog("net: the card cannot join the stack: %s", errno_name(attached.error()));
+  }
 
   // The command line: kernel words, then ` -- ` and the init program's arguments.
   static char line[kMaxCmdline];
