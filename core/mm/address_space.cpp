@@ -94,15 +94,14 @@ Result<void> AddressSpace::unmap(u64 address, u64 length) {
 }
 
 bool AddressSpace::unmap_pages_locked(Vma* vma, u64 start, u64 end, bool drop) {
-  // Only pages that were faulted in can be mapped, and every one of them is in the object's
-  // page list: walk that list rather than every page of a mostly empty range.
+  // Only pages that were faulted in can be mapped, and every one of them is in the object:
+  // visit those, not every page of a mostly empty range.
   const u64 first = (vma->object_offset + (start - vma->start)) / hal::kPageSize;
   const u64 last = (vma->object_offset + (end - vma->start)) / hal::kPageSize;
   VmObject* object = vma->object;
   SpinLockGuard object_guard(object->lock());
   bool unmapped = false;
-  object->pages_locked().for_each([&](VmObject::Page* page) {
-    if (page->index < first || page->index >= last) return;
+  object->for_each_in_range_locked(first, last, [&](VmObject::Page* page) {
     const u64 address = vma->start + page->index * hal::kPageSize - vma->object_offset;
     if (hal::pt_unmap(m_page_table, address) != 0) unmapped = true;
   });
@@ -117,9 +116,7 @@ bool AddressSpace::unmap_pages_locked(Vma* vma, u64 start, u64 end, bool drop) {
     }
   }
   if (drop) {
-    object->pages_locked().for_each([&](VmObject::Page* page) {
-      if (page->index >= first && page->index < last) object->free_page_locked(page);
-    });
+    object->for_each_in_range_locked(first, last, [&](VmObject::Page* page) { object->free_page_locked(page); });
   }
   return unmapped;
 }

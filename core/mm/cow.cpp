@@ -104,7 +104,12 @@ Result<AddressSpace*> AddressSpace::clone() {
             record->index = page->index;
             record->phys = page->phys;
             record->shared = page->shared;
-            object->adopt_page_unpublished(record);
+            if (!object->adopt_page_unpublished(record)) {
+              // The child's object never got it: drop the hold just taken, keep the parent's.
+              page->shared->refs.fetch_sub(1);
+              heap.destroy(record);
+              failed = true;
+            }
           });
         }
         copy->object = object;

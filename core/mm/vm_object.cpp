@@ -23,6 +23,9 @@ void VmObject::release() {
   {
     SpinLockGuard guard(m_lock);
     free_pages_from_locked(0);
+    index_free(m_root, m_height);
+    m_root = nullptr;
+    m_height = 0;
   }
   Heap& heap = m_heap;
   if (m_name != nullptr) heap.free(m_name, m_name_size);
@@ -31,11 +34,7 @@ void VmObject::release() {
 
 VmObject::Page* VmObject::find_locked(u64 index) const {
   DEBUG_ASSERT(m_lock.held_by_current_cpu());
-  Page* found = nullptr;
-  m_pages.for_each([&](Page* page) {
-    if (page->index == index) found = page;
-  });
-  return found;
+  return index_lookup(index);
 }
 
 VmObject::Page* VmObject::get_or_make_locked(u64 index) {
@@ -43,7 +42,8 @@ VmObject::Page* VmObject::get_or_make_locked(u64 index) {
   const u64 phys = hal::phys_alloc_page();
   if (phys == 0) return nullptr;
   Page* record = m_heap.make<Page>();
-  if (record == nullptr) {
+  if (record == nullptr || !index_insert(index, record)) {
+    m_heap.destroy(record);
     hal::phys_free_page(phys);
     return nullptr;
   }
@@ -54,9 +54,73 @@ VmObject::Page* VmObject::get_or_make_locked(u64 index) {
   return record;
 }
 
+bool VmObject::adopt_page_unpublished(Page* page) {
+  if (!index_insert(page->index, page)) return false;
+  m_pages.push_back(page);
+  return true;
+}
+
+VmObject::Page* VmObject::index_lookup(u64 index) const {
+  if (m_root == nullptr || index >= capacity(m_height)) return nullptr;
+  const RadixNode* node = m_root;
+  for (u32 level = m_height; level > 1; --level) {
+    node = static_cast<const RadixNode*>(node->slots[(index >> ((level - 1) * kRadixBits)) & (kRadixSlots - 1)]);
+    if (node == nullptr) return nullptr;
+  }
+  return static_cast<Page*>(node->slots[index & (kRadixSlots - 1)]);
+}
+
+bool VmObject::index_insert(u64 index, Page* page) {
+  if (m_root == nullptr) {
+    m_root = m_heap.make<RadixNode>();
+    if (m_root == nullptr) return false;
+    m_height = 1;
+  }
+  // Taller until the index fits: the old root becomes the first child of a new one.
+  while (index >= capacity(m_height)) {
+    RadixNode* root = m_heap.make<RadixNode>();
+    if (root == nullptr) return false;
+    root->slots[0] = m_root;
+    m_root = root;
+    ++m_height;
+  }
+  RadixNode* node = m_root;
+  for (u32 level = m_height; level > 1; --level) {
+    void*& slot = node->slots[(index >> ((level - 1) * kRadixBits)) & (kRadixSlots - 1)];
+    if (slot == nullptr) {
+      slot = m_heap.make<RadixNode>();
+      if (slot == nullptr) return false;
+    }
+    node = static_cast<RadixNode*>(slot);
+  }
+  node->slots[index & (kRadixSlots - 1)] = page;
+  return true;
+}
+
+void VmObject::index_erase(u64 index) {
+  if (m_root == nullptr || index >= capacity(m_height)) return;
+  RadixNode* node = m_root;
+  for (u32 level = m_height; level > 1; --level) {
+    node = static_cast<RadixNode*>(node->slots[(index >> ((level - 1) * kRadixBits)) & (kRadixSlots - 1)]);
+    if (node == nullptr) return;
+  }
+  node->slots[index & (kRadixSlots - 1)] = nullptr;
+}
+
+// Emptied nodes stay until the object goes (a file that shrinks and grows again reuses them).
+// The tree is at most 11 levels tall (64-bit indices, 6 bits a level): recursion is bounded.
+void VmObject::index_free(RadixNode* node, u32 height) {
+  if (node == nullptr) return;
+  if (height > 1) {
+    for (void* child : node->slots) index_free(static_cast<RadixNode*>(child), height - 1);
+  }
+  m_heap.destroy(node);
+}
+
 void VmObject::free_page_locked(Page* page) {
   DEBUG_ASSERT(m_lock.held_by_current_cpu());
   m_pages.remove(page);
+  index_erase(page->index);
   bool free_frame = true;
   if (SharedFrame* frame = page->shared) {
     page->shared = nullptr;

@@ -6,6 +6,11 @@
 // the same physical pages, so a store through one mapping is what read() returns and what a
 // second mapping in another address space sees.
 //
+// Pages are found through a radix tree over their index (64 slots a node, as tall as the
+// highest index needs), so a fault or a file read costs a few pointer steps however many pages
+// the object holds; the list beside it keeps iteration (unmap, fork, free) proportional to the
+// pages that exist.
+//
 // Locking. An object may be reached from several address spaces and from a file's read/write
 // path at once, so it has its own lock, ranked just above AddressSpace: the fault path holds
 // its address space's lock and then takes the object's. Its page list and `size` are guarded
@@ -72,11 +77,27 @@ class VmObject {
   // Whether any page exists at or past `first`.
   bool has_pages_from_locked(u64 first) const;
   IntrusiveList<Page, &Page::node>& pages_locked() { return m_pages; }
+  // Calls f(Page*) for every page with first <= index < last, by index when the range is
+  // shorter than the page list, else along the list. f may free the page it is given.
+  template <typename F>
+  void for_each_in_range_locked(u64 first, u64 last, F&& f) {
+    if (last <= first) return;
+    if (last - first < m_pages.size()) {
+      for (u64 index = first; index < last; ++index) {
+        if (Page* page = index_lookup(index)) f(page);
+      }
+    } else {
+      m_pages.for_each([&](Page* page) {
+        if (page->index >= first && page->index < last) f(page);
+      });
+    }
+  }
   usize page_count_locked() const { return m_pages.size(); }
 
   // For fork's copy of an object, before anyone else can reach it (no lock needed).
   void set_size_locked_unpublished(u64 size) { m_size = size; }
-  void adopt_page_unpublished(Page* page) { m_pages.push_back(page); }
+  // Adds a page record; false (nothing added) when the index cannot grow.
+  bool adopt_page_unpublished(Page* page);
 
   // Copy-on-write (core/mm/cow.cpp): gives `page` a frame of its own, copying unless this
   // object is the last sharer. False when out of memory.
@@ -86,6 +107,17 @@ class VmObject {
   VmObject(Heap& heap, Kind kind, u64 size) : m_heap(heap), m_kind(kind), m_size(size) {}
 
  private:
+  static constexpr u32 kRadixBits = 6;
+  static constexpr u64 kRadixSlots = 1ull << kRadixBits;
+  struct RadixNode {
+    void* slots[kRadixSlots] = {};  // RadixNode* above the last level, Page* in it
+  };
+  static u64 capacity(u32 height) { return height * kRadixBits >= 64 ? ~0ull : 1ull << (height * kRadixBits); }
+  Page* index_lookup(u64 index) const;
+  bool index_insert(u64 index, Page* page);  // false when a node cannot be allocated
+  void index_erase(u64 index);
+  void index_free(RadixNode* node, u32 height);
+
   Heap& m_heap;
   Kind m_kind;
   Atomic<u32> m_refs{1};
@@ -94,6 +126,8 @@ class VmObject {
   SpinLock m_lock{LockRank::VmObject};
   u64 m_size;  // bytes; guarded by m_lock
   IntrusiveList<Page, &Page::node> m_pages;  // guarded by m_lock
+  RadixNode* m_root = nullptr;               // guarded by m_lock; covers capacity(m_height)
+  u32 m_height = 0;
 };
 
 }  // namespace tandem

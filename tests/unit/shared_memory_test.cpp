@@ -194,6 +194,24 @@ void shm_table(User& u) {
   check(u, "munmap", u.syscall(snr::kMunmap, tmp_view, kPage), 0);
   for (uint64_t f = 3; f <= 5; ++f) check(u, "close", u.syscall(snr::kClose, f), 0);
 
+  // A sparse file: a page 1 GiB in (a four-level page index), a hole before it, a mapping of it.
+  const int64_t sparse = memfd(u, "sparse", 0);
+  check(u, "memfd", sparse, 3);
+  constexpr uint64_t kFar = 1ull << 30;
+  put(u, kBuf, "far away");
+  check(u, "pwrite 1 GiB in", u.syscall(snr::kPwrite, 3, kBuf, 8, kFar + 16), 8);
+  check(u, "size", u.syscall(snr::kLseek, 3, 0, 2), static_cast<int64_t>(kFar + 24));
+  check(u, "pread the hole", u.syscall(snr::kPread, 3, kBuf, 8, kFar / 2), 8);
+  check(u, "hole reads zeros", static_cast<int64_t>(u.load64(kBuf)), 0);
+  const uint64_t far_view = map(u, kPage, kProtRead, kMapShared, sparse, kFar);
+  check(u, "the mapping at 1 GiB sees it", get(u, far_view + 16, 8) == "far away", 1);
+  check(u, "munmap", u.syscall(snr::kMunmap, far_view, kPage), 0);
+  check(u, "shrink to the hole", u.syscall(snr::kFtruncate, 3, kFar / 2), 0);
+  check(u, "regrow", u.syscall(snr::kFtruncate, 3, kFar + kPage), 0);
+  check(u, "pread after regrow", u.syscall(snr::kPread, 3, kBuf, 8, kFar + 16), 8);
+  check(u, "freed page reads zeros", static_cast<int64_t>(u.load64(kBuf)), 0);
+  check(u, "close", u.syscall(snr::kClose, 3), 0);
+
   // A mapping outlives its descriptor (the object is held by the mapping).
   const int64_t fd2 = memfd(u, "kept", 0);
   check(u, "memfd", fd2, 3);
