@@ -193,24 +193,41 @@ void gen_maps(TextOut& t, Kernel& kernel, u32 pid) {
   Process* p = process_by_pid(kernel, pid);
   if (p == nullptr || p->address_space == nullptr) return;
   // Copied out under the address-space lock, printed after it: printing touches user memory.
+  // A shared mapping of a named object (a memfd) keeps the object alive until its name is
+  // printed.
   struct Line {
     u64 start, end, offset;
     u32 prot, flags;
+    VmObject* named;  // retained, or null
   };
   constexpr usize kMax = hal::kPageSize / sizeof(Line);
   auto* lines = static_cast<Line*>(kernel.heap().allocate(hal::kPageSize));
   if (lines == nullptr) return;
   usize count = 0;
   p->address_space->for_each_mapping([&](const Vma& vma) {
-    if (count < kMax) lines[count++] = Line{vma.start, vma.end, vma.object_offset, vma.prot, vma.flags};
+    if (count == kMax) return;
+    VmObject* named = (vma.flags & kMapShared) != 0 && vma.object->name() != nullptr ? vma.object : nullptr;
+    if (named != nullptr) named->retain();
+    lines[count++] = Line{vma.start, vma.end, vma.object_offset, vma.prot, vma.flags, named};
   });
   for (usize i = 0; i < count; ++i) {
     const Line& l = lines[i];
-    // Linux: "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " and the name, if any.
-    t.printf("%08lx-%08lx %c%c%c%c %08lx 00:00 0 \n", static_cast<unsigned long>(l.start),
-             static_cast<unsigned long>(l.end), (l.prot & hal::kPageRead) ? 'r' : '-',
-             (l.prot & hal::kPageWrite) ? 'w' : '-', (l.prot & hal::kPageExec) ? 'x' : '-',
-             (l.flags & kMapShared) ? 's' : 'p', static_cast<unsigned long>(l.offset));
+    // Linux: "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " and, for a named mapping, spaces to
+    // column 72, one more and the name (seq_pad). A memfd shows as "/memfd:NAME (deleted)".
+    char line[128];
+    const usize n = format(line, sizeof(line), "%08lx-%08lx %c%c%c%c %08lx 00:00 0 ", static_cast<unsigned long>(l.start),
+                           static_cast<unsigned long>(l.end), (l.prot & hal::kPageRead) ? 'r' : '-',
+                           (l.prot & hal::kPageWrite) ? 'w' : '-', (l.prot & hal::kPageExec) ? 'x' : '-',
+                           (l.flags & kMapShared) ? 's' : 'p', static_cast<unsigned long>(l.offset));
+    t.put(line, min(n, sizeof(line) - 1));
+    if (l.named != nullptr) {
+      for (usize column = n; column < 72; ++column) t.put(" ", 1);
+      t.puts(" /");
+      t.puts(l.named->name());
+      t.puts(" (deleted)");
+      l.named->release();
+    }
+    t.puts("\n");
   }
   kernel.heap().free(lines, hal::kPageSize);
 }

@@ -101,6 +101,32 @@ uint32_t fork_child(User& u, ChildMode mode, uint64_t address) {
   return u.load32(kBuf);
 }
 
+// How many lines of /proc/self/maps show a view of the memfd "vmem" as Linux does:
+// "/memfd:vmem (deleted)" at column 73 (seq_pad), shared, r-x or rw-. (Host strings live only
+// in here: the fiber is abandoned at exit_group, and the harness counts what it leaked.)
+uint32_t memfd_views_in_maps(User& u) {
+  put(u, kName, "/proc/self/maps");
+  check(u, "open maps", u.syscall(snr::kOpen, kName, 0, 0), 4);
+  const int64_t got = u.syscall(snr::kRead, 4, kBuf, 4000);
+  check(u, "close maps", u.syscall(snr::kClose, 4), 0);
+  if (got <= 0) u.fail("read maps: %lld", static_cast<long long>(got));
+  const std::string maps = get(u, kBuf, static_cast<size_t>(got));
+  uint32_t views = 0;
+  for (size_t at = 0; at < maps.size();) {
+    size_t end = maps.find('\n', at);
+    if (end == std::string::npos) end = maps.size();
+    const std::string line = maps.substr(at, end - at);
+    at = end + 1;
+    const size_t name = line.find("/memfd:vmem (deleted)");
+    if (name == std::string::npos) continue;
+    const std::string perms = line.substr(line.find(' ') + 1, 4);
+    if (name != 73 || name + 21 != line.size() || (perms != "r-xs" && perms != "rw-s"))
+      u.fail("maps line for a memfd view: \"%s\"", line.c_str());
+    ++views;
+  }
+  return views;
+}
+
 void shm_table(User& u) {
   // memfd_create's arguments (memfd_create(2)).
   check(u, "unknown flag", memfd(u, "x", 0x1000), -EINVAL);
@@ -123,6 +149,7 @@ void shm_table(User& u) {
   const uint64_t rx = map(u, 2 * kPage, kProtRead | kProtExec, kMapShared, fd);
   const uint64_t rw = map(u, 2 * kPage, kProtRead | kProtWrite, kMapShared, fd);
   check(u, "two views", rx != rw, 1);
+  check(u, "memfd views in /proc/self/maps", memfd_views_in_maps(u), 2);
   check(u, "fresh file reads zeros", static_cast<int64_t>(u.load64(rx + kPage)), 0);
   u.store64(rw + kPage + 8, 0x1122334455667788ull);
   check(u, "the rx view sees the rw view's store", u.load64(rx + kPage + 8) == 0x1122334455667788ull, 1);

@@ -44,6 +44,32 @@ static int call_faults(void *p) {
   return 0;
 }
 
+// Whether /proc/self/maps has a line for [start, ...) with these permissions naming `name` at
+// column 73, as Linux pads it (the device and inode fields before it differ between systems).
+static int maps_names(long start, const char *perms, const char *name) {
+  static char maps[16384];
+  int fd = open("/proc/self/maps", O_RDONLY);
+  if (fd < 0) return 0;
+  long n = 0, got;
+  while (n < (long)sizeof maps - 1 && (got = read(fd, maps + n, sizeof maps - 1 - n)) > 0) n += got;
+  close(fd);
+  maps[n] = 0;
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, "%08lx-", start);
+  for (char *line = maps; *line != 0;) {
+    char *end = strchr(line, '\n');
+    if (end == NULL) end = line + strlen(line);
+    if (strncmp(line, prefix, strlen(prefix)) == 0) {
+      char *space = strchr(line, ' ');
+      char *at = strstr(line, name);
+      return space != NULL && strncmp(space + 1, perms, 4) == 0 && at != NULL && at - line == 73 &&
+             at + strlen(name) == end;
+    }
+    line = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
 static const char *signal_name(int sig) {
   return sig == 0 ? "none" : sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : "other";
 }
@@ -139,6 +165,8 @@ int main(void) {
       strcpy((char *)rw + page, "through the other view");
       out("rx view sees: %s", (char *)rx + page);
       out("rx view is read-only: %d", write_faults((char *)rx));
+      check_true("maps names the rx view", maps_names(rx, "r-xs", "/memfd:vmem (deleted)"));
+      check_true("maps names the rw view", maps_names(rw, "rw-s", "/memfd:vmem (deleted)"));
       // mov eax, 42; ret
       static const unsigned char code[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
       memcpy((char *)rw + 64, code, sizeof code);
