@@ -3,6 +3,7 @@
 #include "core/net/socket.h"
 
 #include "core/kernel.h"
+#include "core/net/inet.h"
 #include "core/net/unix.h"
 #include "core/proc/signals.h"
 
@@ -347,9 +348,7 @@ Result<Socket*> create_socket(Kernel& kernel, i32 family, i32 type, i32 protocol
   if (type < 0 || type > socktype::kPacket) return Errno::kEINVAL;
   switch (family) {
     case af::kUnix: return unix_create(kernel, type, protocol, flags);
-    // ---- AF_INET: the lwIP family plugs in HERE (core/net/inet.{h,cpp}): ----
-    //   case af::kInet: return inet_create(kernel, type, protocol, flags);
-    // Until then AF_INET answers EAFNOSUPPORT, as a Linux built without IPv4 would.
+    case af::kInet: return inet_create(kernel, type, protocol, flags);
     default: return Errno::kEAFNOSUPPORT;
   }
 }

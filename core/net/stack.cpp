@@ -33,12 +33,18 @@ constexpr usize kMaxDataImage = 4096;
 
 struct Stack {
   SpinLock lock{LockRank::NetStack};
-  Atomic<Kernel*> owner{nullptr};  // written under lock; read without it for fast checks
-  Atomic<u64> deadline{0};         // for CPU 0's timer; 0: none
+  // The owner and the deadline are read without the lock (fast checks, CPU 0's timer) and
+  // written under it, except by the shutdown (see there). Plain atomics, not core/lib's Atomic:
+  // the shutdown runs when the simulated machine has stopped, where no scheduling point may be.
+  Kernel* owner = nullptr;
+  u64 deadline = 0;  // for CPU 0's timer; 0: none
   // The rest is guarded by lock.
   NetDevice* device = nullptr;
   struct netif eth = {};
   bool readiness_changed = false;
+  u32 sockets = 0;
+  // The run's report (stack.h): the digest grows with every packet lwIP takes in.
+  NetRunReport report;
   bool image_taken = false;
   usize image_length = 0;
   u8 data_image[kMaxDataImage] = {};
@@ -59,6 +65,27 @@ __attribute__((no_sanitize("address"))) void raw_zero(u8* dst, usize n) {
   for (usize i = 0; i < n; ++i) d[i] = 0;
 }
 
+constexpr u64 kFnvOffset = 0xcbf29ce484222325ull, kFnvPrime = 0x100000001b3ull;
+
+__attribute__((no_sanitize("address"))) u64 fnv_raw(u64 hash, const u8* bytes, usize n) {
+  const volatile u8* b = bytes;
+  for (usize i = 0; i < n; ++i) hash = (hash ^ b[i]) * kFnvPrime;
+  return hash;
+}
+
+void digest_packet(const struct pbuf* p) {
+  u64 hash = g_stack.report.wire_digest;
+  for (const struct pbuf* q = p; q != nullptr; q = q->next) hash = fnv_raw(hash, static_cast<const u8*>(q->payload), q->len);
+  g_stack.report.wire_digest = hash;
+  ++g_stack.report.packets;
+}
+
+Kernel* load_owner() { return __atomic_load_n(&g_stack.owner, __ATOMIC_ACQUIRE); }
+void store_owner(Kernel* k) { __atomic_store_n(&g_stack.owner, k, __ATOMIC_RELEASE); }
+u64 load_deadline() { return __atomic_load_n(&g_stack.deadline, __ATOMIC_RELAXED); }
+void store_deadline(u64 v) { __atomic_store_n(&g_stack.deadline, v, __ATOMIC_RELAXED); }
+NetMemoryStats memory_stats_unlocked();
+
 u8* data_begin() { return reinterpret_cast<u8*>(__start_tandem_lwip_data); }
 usize data_length() { return static_cast<usize>(__stop_tandem_lwip_data - __start_tandem_lwip_data); }
 u8* bss_begin() { return reinterpret_cast<u8*>(__start_tandem_lwip_bss); }
@@ -78,8 +105,8 @@ void publish_deadline() {
     const u32 sleep_ms = sys_timeouts_sleeptime();
     if (sleep_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE) next = hal::monotonic_ns() + (u64{sleep_ms} + 1) * 1'000'000;
   }
-  const u64 old = g_stack.deadline.load(MemoryOrder::Relaxed);
-  g_stack.deadline.store(next, MemoryOrder::Relaxed);
+  const u64 old = load_deadline();
+  store_deadline(next);
   if (next != 0 && (old == 0 || next < old) && hal::cpu_id() != 0) hal::send_ipi(0, hal::Ipi::Reschedule);
 }
 
@@ -195,24 +222,46 @@ NetLock::NetLock(Kernel& kernel) : m_kernel(kernel), m_flags(hal::irq_save()) { 
 
 SpinLock& NetLock::spin() { return g_stack.lock; }
 
-void NetLock::unlock() {
-  if (!m_held) return;
-  m_held = false;
-  bool notify = false;
-  if (g_stack.owner.load(MemoryOrder::Relaxed) == &m_kernel) {
-    // Loopback packets wait in the loop netif's queue until polled (NO_SYS): deliver them now,
-    // including whatever their delivery sends back, so a call into lwIP completes its local
-    // exchange before the caller looks at the result.
-    netif_poll_all();
-    publish_deadline();
-    notify = g_stack.readiness_changed;
-    g_stack.readiness_changed = false;
+namespace {
+// Whether some netif has looped packets waiting for netif_poll_all().
+bool loopback_pending() {
+  struct netif* n;
+  NETIF_FOREACH(n) {
+    if (n->loop_first != nullptr) return true;
   }
-  g_stack.lock.release();
-  hal::irq_restore(m_flags);
+  return false;
+}
+}  // namespace
+
+bool NetLock::settle() {
+  if (load_owner() != &m_kernel) return false;
+  // Loopback packets wait in the loop netif's queue until polled (NO_SYS): deliver them now,
+  // including whatever their delivery sends back.
+  const bool delivered = loopback_pending();
+  if (delivered) netif_poll_all();
+  publish_deadline();
+  const bool notify = g_stack.readiness_changed;
+  g_stack.readiness_changed = false;
+  // The readiness queue's lock ranks above the stack lock: tell pollers right here.
   if (notify) {
     if (Vfs* vfs = m_kernel.vfs.load()) vfs->notify_readiness();
   }
+  return delivered || notify;
+}
+
+void NetLock::unlock() {
+  if (!m_held) return;
+  m_held = false;
+  // A call into lwIP completes its local (loopback) exchange before the caller looks at the
+  // result, and pollers hear of what changed.
+  settle();
+  g_stack.lock.release();
+  hal::irq_restore(m_flags);
+}
+
+u32& net_socket_count() {
+  DEBUG_ASSERT(g_stack.lock.held_by_current_cpu());
+  return g_stack.sockets;
 }
 
 void net_note_readiness_changed() {
@@ -223,10 +272,10 @@ void net_note_readiness_changed() {
 // ---- Start, shutdown -----------------------------------------------------------------------------
 
 Result<void> net_stack_start(Kernel& kernel) {
-  if (g_stack.owner.load() == &kernel) return {};
+  if (load_owner() == &kernel) return {};
   hal::IrqFlags flags = hal::irq_save();
   g_stack.lock.acquire();
-  Kernel* owner = g_stack.owner.load();
+  Kernel* owner = load_owner();
   if (owner == nullptr) {
     if (!g_stack.image_taken) {
       // Nothing of lwIP has run yet: its data section holds the program's initial values.
@@ -236,7 +285,12 @@ Result<void> net_stack_start(Kernel& kernel) {
       g_stack.image_taken = true;
     }
     lwip_init();  // adds the loopback netif, 127.0.0.1/8
-    g_stack.owner.store(&kernel);
+    g_stack.report = NetRunReport{};
+    g_stack.report.valid = true;
+    g_stack.report.init_fingerprint =
+        fnv_raw(fnv_raw(kFnvOffset, data_begin(), data_length()), bss_begin(), bss_length());
+    g_stack.report.wire_digest = kFnvOffset;
+    store_owner(&kernel);
     owner = &kernel;
     publish_deadline();
   }
@@ -246,18 +300,17 @@ Result<void> net_stack_start(Kernel& kernel) {
   return {};
 }
 
-bool net_stack_running(Kernel& kernel) { return g_stack.owner.load() == &kernel; }
+bool net_stack_running(Kernel& kernel) { return load_owner() == &kernel; }
 
 void net_stack_shutdown(Kernel& kernel) {
-  if (g_stack.owner.load() != &kernel) return;
-  NetDevice* device = nullptr;
-  {
-    SpinLockGuard guard(g_stack.lock);
-    device = g_stack.device;
-    g_stack.device = nullptr;
-  }
-  if (device != nullptr) device->set_receiver(nullptr, nullptr);
-  SpinLockGuard guard(g_stack.lock);
+  // ~Kernel calls this once no CPU runs the kernel any more (the simulator's machine has
+  // stopped): nothing can call into lwIP for it, so no lock and no HAL call here. Another kernel
+  // instance in the process only reads the owner (and gets ENOBUFS) until the release store at
+  // the end hands lwIP over.
+  if (load_owner() != &kernel) return;
+  // The card's owner stops it (netdev_shutdown); the stack only forgets it.
+  g_stack.device = nullptr;
+  g_stack.report.memory = memory_stats_unlocked();
   // Every lwIP global back to its value at program load: PCB lists, netif list, timeouts,
   // tcp_ticks, the ISN, port counters, statistics, ARP table. The pools and the heap are rebuilt
   // by the next lwip_init().
@@ -265,8 +318,9 @@ void net_stack_shutdown(Kernel& kernel) {
   raw_zero(bss_begin(), bss_length());
   fill_bytes(&g_stack.eth, 0, sizeof(g_stack.eth));
   g_stack.readiness_changed = false;
-  g_stack.deadline.store(0);
-  g_stack.owner.store(nullptr);
+  g_stack.sockets = 0;
+  store_deadline(0);
+  store_owner(nullptr);
 }
 
 Result<void> net_stack_attach_device(Kernel& kernel, NetDevice& device, const NetConfig& config) {
@@ -294,7 +348,7 @@ Result<void> net_stack_attach_device(Kernel& kernel, NetDevice& device, const Ne
 // ---- Timers --------------------------------------------------------------------------------------
 
 void net_stack_on_timer(Kernel& kernel) {
-  if (g_stack.owner.load(MemoryOrder::Relaxed) != &kernel) return;
+  if (load_owner() != &kernel) return;
   NetDevice* device;
   {
     SpinLockGuard guard(g_stack.lock);
@@ -303,19 +357,20 @@ void net_stack_on_timer(Kernel& kernel) {
   // Outside the lock: poll() calls on_frame, which takes it.
   if (device != nullptr) device->poll();
   NetLock lock(kernel);
-  if (g_stack.owner.load(MemoryOrder::Relaxed) != &kernel) return;
+  if (load_owner() != &kernel) return;
   sys_check_timeouts();
 }
 
 u64 net_stack_deadline(Kernel& kernel) {
-  if (g_stack.owner.load(MemoryOrder::Relaxed) != &kernel) return 0;
-  return g_stack.deadline.load(MemoryOrder::Relaxed);
+  if (load_owner() != &kernel) return 0;
+  return load_deadline();
 }
 
-NetMemoryStats net_memory_stats(Kernel& kernel) {
+NetRunReport net_last_run_report() { return g_stack.report; }
+
+namespace {
+NetMemoryStats memory_stats_unlocked() {
   NetMemoryStats out;
-  NetLock lock(kernel);
-  if (g_stack.owner.load(MemoryOrder::Relaxed) != &kernel) return out;
   static_assert(MEMP_MAX <= 32);
   out.pool_count = MEMP_MAX;
   for (u32 i = 0; i < MEMP_MAX; ++i) out.pool_used[i] = lwip_stats.memp[i]->used;
@@ -324,6 +379,13 @@ NetMemoryStats net_memory_stats(Kernel& kernel) {
   for (struct tcp_pcb* pcb = tcp_tw_pcbs; pcb != nullptr; pcb = pcb->next) ++out.tcp_pcbs;
   for (struct tcp_pcb_listen* pcb = tcp_listen_pcbs.listen_pcbs; pcb != nullptr; pcb = pcb->next) ++out.tcp_pcbs;
   return out;
+}
+}  // namespace
+
+NetMemoryStats net_memory_stats(Kernel& kernel) {
+  NetLock lock(kernel);
+  if (load_owner() != &kernel) return NetMemoryStats{};
+  return memory_stats_unlocked();
 }
 
 }  // namespace tandem
@@ -347,6 +409,11 @@ void tandem_lwip_diag(const char* format, ...) {
   tandem::vformat(line, sizeof(line), format, args);
   va_end(args);
   tandem::klog("lwip: %s", line);
+}
+
+int tandem_lwip_ip4_input_hook(struct pbuf* p, struct netif*) {
+  tandem::digest_packet(p);
+  return 0;
 }
 
 void tandem_lwip_assert(const char* message, const char* file, int line) { tandem::verify_failed(message, file, line); }

@@ -16,10 +16,12 @@
 //     timers (TCP PCBs, or a card); another CPU that makes that deadline earlier kicks CPU 0
 //     with a reschedule IPI so an idle, tickless CPU 0 re-arms.
 //   - Nothing under the lock blocks or sleeps: callbacks only queue data, record errors and
-//     wake threads (Kernel::wake). Poll/epoll are told after the lock is dropped (NetLock's
-//     destructor), because the VFS's readiness lock ranks below the stack lock.
+//     wake threads (Kernel::wake). They note that some socket's readiness changed; poll, select
+//     and epoll are told once, when the lock is about to be dropped or the caller goes to sleep
+//     (the VFS's readiness queue ranks Wait, above the stack lock).
 //   - Lock order: Process (the epoll lock, held when poll_events() asks a socket) < NetStack <
-//     AddressSpace, Timer, Thread, RunQueue, Heap, Console. A NIC driver's own locks (taken by
+//     Wait, AddressSpace, Timer, Thread, RunQueue, Heap, Console. User memory may be copied
+//     under the stack lock (a fault takes AddressSpace). A NIC driver's own locks (taken by
 //     transmit() under the stack lock) must rank above NetStack.
 //
 // One process holds one lwIP (its state is C globals). The stack starts lazily for a kernel
@@ -71,14 +73,17 @@ u64 net_stack_deadline(Kernel& kernel);
 
 // The stack lock held with interrupts disabled. Every lwIP call goes under one. Before the lock
 // is dropped, packets queued on the loopback interface are delivered (with NO_SYS, lwIP does
-// that only when asked) and expired timeouts run; after it is dropped, pollers are told when a
-// callback changed some socket's readiness.
+// that only when asked) and pollers are told when a callback changed some socket's readiness.
 class [[nodiscard]] NetLock {
  public:
   explicit NetLock(Kernel& kernel);
   ~NetLock() { unlock(); }
   TANDEM_NONCOPYABLE(NetLock);
   void unlock();
+  // Before a sleep (still under the lock): delivers queued loopback packets and tells pollers
+  // of readiness changes. true when it did either, so the condition the caller was about to
+  // sleep on may have changed: look again before sleeping.
+  bool settle();
   // The raw lock, for Socket::wait_on (which drops and retakes it around a sleep).
   SpinLock& spin();
 
@@ -92,6 +97,11 @@ class [[nodiscard]] NetLock {
 // once the lock is dropped.
 void net_note_readiness_changed();
 
+// Sockets of the stack's families that exist (core/net/inet.cpp counts them against its limit).
+// Under the lock. Part of the stack's state, so a kernel instance thrown away with sockets still
+// open (a failed simulation) does not leave its count to the next one.
+u32& net_socket_count();
+
 // Counters for tests: lwIP's memory pools and heap as seen now (under the lock).
 struct NetMemoryStats {
   u32 pool_used[32] = {};  // per memp pool, in lwIP's MEMP_* order
@@ -100,5 +110,18 @@ struct NetMemoryStats {
   u32 tcp_pcbs = 0;  // active + TIME_WAIT + listening
 };
 NetMemoryStats net_memory_stats(Kernel& kernel);
+
+// What one kernel instance's lwIP did, kept when it is shut down, for tests that prove the reset
+// (the same schedule twice gives the same report) and for leak checks.
+struct NetRunReport {
+  bool valid = false;
+  u64 init_fingerprint = 0;  // FNV-1a of lwIP's state sections right after lwip_init()
+  u64 wire_digest = 0;       // FNV-1a over every packet lwIP received (loopback) or frame (card)
+  u64 packets = 0;
+  NetMemoryStats memory;     // at shutdown, before the reset
+};
+// The report of the last kernel instance in this process whose lwIP was shut down. Only while
+// no kernel instance runs (it reads without the lock and without the HAL, as the shutdown).
+NetRunReport net_last_run_report();
 
 }  // namespace tandem

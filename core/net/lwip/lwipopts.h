@@ -113,6 +113,10 @@
 #define MEM_OVERFLOW_CHECK 0
 #define MEM_SANITY_CHECK 0
 
+/* Every IPv4 packet lwIP takes in (loopback or card) passes core/net/stack.cpp's digest (a test
+ * proves that a reset kernel instance replays the same traffic byte for byte). Never consumes. */
+#define LWIP_HOOK_IP4_INPUT(p, inp) tandem_lwip_ip4_input_hook((p), (inp))
+
 /* ---- Statistics (the reset test compares memp counters) -------------------------------- */
 #define LWIP_STATS 1
 #define LWIP_STATS_DISPLAY 0

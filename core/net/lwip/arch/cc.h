@@ -35,6 +35,10 @@ void tandem_lwip_diag(const char* format, ...) __attribute__((format(printf, 1, 
 __attribute__((noreturn)) void tandem_lwip_assert(const char* message, const char* file, int line);
 /* Randomness (initial local ports) from hal::random_bytes: seeded in the simulator. */
 uint32_t tandem_lwip_rand(void);
+/* LWIP_HOOK_IP4_INPUT (lwipopts.h): sees every IPv4 packet; returns 0 (lwIP goes on with it). */
+struct pbuf;
+struct netif;
+int tandem_lwip_ip4_input_hook(struct pbuf* p, struct netif* input_netif);
 #ifdef __cplusplus
 }
 #endif
