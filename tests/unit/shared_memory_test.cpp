@@ -320,6 +320,36 @@ void shm_race(User& u) {
   exit_group(u, 0);
 }
 
+// A shared futex on a memfd is keyed by (object, offset): a child that maps the file at an
+// address of its own and waits there is woken by the parent's wake through its own view. Were
+// the keys addresses, the child would sleep forever (the run fails as a hang).
+constexpr uint64_t kFutexFd = kDataBase + 0x3a00;
+
+void futex_child(User& u) {
+  const uint64_t fd = u.load64(kFutexFd);
+  const uint64_t view = map(u, kPage, kProtRead | kProtWrite, kMapShared, static_cast<int64_t>(fd));
+  while (u.load32(view + 64) == 0) futex_wait(u, view + 64, 0, false);
+  exit_group(u, 0);
+}
+const uint64_t kFutexChild = register_entry("test.shm.futex_child", futex_child);
+
+void shm_futex(User& u) {
+  const int64_t fd = memfd(u, "futex", 0);
+  check(u, "memfd", fd, 3);
+  check(u, "ftruncate", u.syscall(snr::kFtruncate, 3, kPage), 0);
+  const uint64_t first = map(u, kPage, kProtRead, kMapShared, fd);  // a view the child does not use
+  const uint64_t view = map(u, kPage, kProtRead | kProtWrite, kMapShared, fd);
+  u.store64(kFutexFd, static_cast<uint64_t>(fd));
+  const int64_t pid = u.syscall_at(kFutexChild, snr::kFork);
+  if (pid <= 0) u.fail("fork: %lld", static_cast<long long>(pid));
+  yield(u);
+  u.store32(view + 64, 1);
+  futex_wake(u, first + 64, 1, false);  // through the read-only view: the same key
+  check(u, "wait4", u.syscall(snr::kWait4, static_cast<uint64_t>(pid), kBuf, 0, 0), pid);
+  check(u, "child exited 0", u.load32(kBuf), 0);
+  exit_group(u, 0);
+}
+
 const char* any(uint32_t, uint32_t) { return nullptr; }
 
 struct Registrar {
@@ -328,6 +358,8 @@ struct Registrar {
                        register_entry("test.shm.table", shm_table), any});
     register_scenario({"test-shm-race", "two processes fault one memfd's pages in at once",
                        register_entry("test.shm.race", shm_race), any});
+    register_scenario({"test-shm-futex", "a shared futex on a memfd across processes and addresses",
+                       register_entry("test.shm.futex", shm_futex), any});
   }
 } const kRegistrar;
 
@@ -348,6 +380,8 @@ void run_scenario(const char* name, std::initializer_list<uint32_t> cpu_counts, 
 TEST(SharedMemory, TableMatchesLinux) { run_scenario("test-shm-table", {1u, 2u, 4u}, 4); }
 
 TEST(SharedMemory, TwoAddressSpacesFaultOneObject) { run_scenario("test-shm-race", {2u, 4u}, 200); }
+
+TEST(SharedMemory, SharedFutexAcrossViews) { run_scenario("test-shm-futex", {1u, 2u, 4u}, 50); }
 
 }  // namespace
 }  // namespace sim
