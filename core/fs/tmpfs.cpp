@@ -320,9 +320,10 @@ class TmpNode final : public Vnode {
   // tfs()->lock held: writers are serialized, so the size read here stays the end for appends.
   Result<usize> write_locked(u64 offset, const IoBuffer& in, usize length, bool append, u64* end) {
     VmObject* data = TRY(data_locked());
-    if (append) {
+    {
       SpinLockGuard guard(data->lock());
-      offset = data->size_locked();
+      if (append) offset = data->size_locked();
+      if (data->seals_locked() & seal::kAnyWrite) return Errno::kEPERM;  // fcntl(2): F_SEAL_WRITE
     }
     if (offset >= kMaxFileSize) return Errno::kEFBIG;
     length = min<u64>(length, kMaxFileSize - offset);
@@ -336,6 +337,11 @@ class TmpNode final : public Vnode {
         break;
       }
       SpinLockGuard guard(data->lock());
+      if ((data->seals_locked() & seal::kGrow) && at + chunk > data->size_locked()) {
+        // F_SEAL_GROW: nothing past the end (Linux's shmem_write_begin).
+        if (done == 0) return Errno::kEPERM;
+        break;
+      }
       VmObject::Page* page = data->get_or_make_locked(at / hal::kPageSize);
       if (page == nullptr) {
         if (done == 0) return Errno::kENOSPC;
@@ -356,6 +362,9 @@ class TmpNode final : public Vnode {
     SpinLockGuard guard(tfs()->lock);
     VmObject* data = TRY(data_locked());
     SpinLockGuard data_guard(data->lock());
+    if ((size < data->size_locked() && (data->seals_locked() & seal::kShrink)) ||
+        (size > data->size_locked() && (data->seals_locked() & seal::kGrow)))
+      return Errno::kEPERM;  // F_SEAL_SHRINK, F_SEAL_GROW
     if (size < data->size_locked()) {
       const u64 keep_pages = align_up(size, hal::kPageSize) / hal::kPageSize;
       // Pages past the new end may be mapped in some address space (MAP_SHARED); unmapping
@@ -503,7 +512,7 @@ Atomic<u64> g_memfd_ino{1};
 
 }  // namespace
 
-Result<Vnode*> tmpfs_create_memfd(Kernel& kernel, const char* name) {
+Result<Vnode*> tmpfs_create_memfd(Kernel& kernel, const char* name, bool allow_sealing) {
   // Linux makes memfds on its internal shmem mount (st_dev 0:1 there). Here each one is an
   // unlinked regular file on a tmpfs instance that the file itself owns: it lives exactly as
   // long as the descriptors that name it (its data as long as the mappings too), whatever
@@ -522,6 +531,7 @@ Result<Vnode*> tmpfs_create_memfd(Kernel& kernel, const char* name) {
     kernel.heap().destroy(fs);
     return Errno::kENOMEM;
   }
+  if (allow_sealing) data->allow_sealing_unpublished();
   node->m_owns_fs = true;
   node->become_memfd(data);
   return static_cast<Vnode*>(node);

@@ -371,8 +371,11 @@ class Vfs {
 // File system constructors (each returns its root vnode, retained).
 Result<Vnode*> tmpfs_create(Kernel& kernel, u32 device);
 // memfd_create: an unlinked in-memory regular file (retained) whose object /proc/PID/maps
-// names `name` ("memfd:..."), on a tmpfs instance of its own.
-Result<Vnode*> tmpfs_create_memfd(Kernel& kernel, const char* name);
+// names `name` ("memfd:..."), on a tmpfs instance of its own; sealable with `allow_sealing`.
+Result<Vnode*> tmpfs_create_memfd(Kernel& kernel, const char* name, bool allow_sealing);
+// fcntl F_ADD_SEALS / F_GET_SEALS on an open file (core/syscalls/memfd.cpp): EINVAL for files
+// that are not in-memory (tmpfs, memfd).
+Result<i64> file_seals(File& file, u32 command, u64 argument);
 Result<Vnode*> cpiofs_create(Kernel& kernel, const CpioFs* archive, u32 device);
 Result<Vnode*> devfs_create(Kernel& kernel, u32 device, Vnode** console);
 Result<Vnode*> procfs_create(Kernel& kernel, u32 device);

@@ -66,6 +66,17 @@ Result<void> AddressSpace::map_object(u64 address, u64 length, u32 prot, u32 fla
   vma->object = object;
   vma->object_offset = offset;
   SpinLockGuard guard(m_lock);
+  if (writable_shared(*vma) && !object->begin_writable_map()) {
+    // The file is sealed against writes (F_SEAL_WRITE, F_SEAL_FUTURE_WRITE): only a read-only
+    // view, which can never become writable.
+    if (prot & hal::kPageWrite) {
+      guard.unlock();
+      heap.destroy(vma);
+      heap.destroy(spare);
+      return Errno::kEPERM;
+    }
+    vma->flags |= kMapNoWrite;
+  }
   // MAP_FIXED semantics: whatever was there goes.
   unmap_range_locked(vma->start, vma->end, &spare);
   insert_locked(vma);
@@ -132,6 +143,7 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
       unmap_pages_locked(vma, cut_start, cut_end, false);
       if (cut_start == vma->start && cut_end == vma->end) {
         m_vmas.remove(vma);
+        if (writable_shared(*vma)) vma->object->note_writable_map(false);
         vma->object->release();
         heap.destroy(vma);
       } else if (cut_start == vma->start) {
@@ -153,6 +165,7 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
         tail->object = vma->object;
         tail->object_offset = vma->object_offset + (cut_end - vma->start);
         vma->object->retain();
+        if (writable_shared(*tail)) vma->object->note_writable_map(true);
         vma->end = cut_start;
         if (following == nullptr) m_vmas.push_back(tail); else m_vmas.insert_before(following, tail);
       }

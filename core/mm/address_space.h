@@ -21,8 +21,9 @@ enum MapFlags : u32 {
   // A private mapping of a file, filled with a copy of the file's bytes when it was made:
   // MADV_DONTNEED keeps its pages (Linux would re-read the file; zeros would be wrong).
   kMapFileCopy = 1u << 2,
-  // A shared mapping of a file not open for writing: mprotect may not add PROT_WRITE (EACCES,
-  // as Linux's cleared VM_MAYWRITE).
+  // A shared mapping of a file not open for writing, or made read-only after the file was
+  // sealed against writes: mprotect may not add PROT_WRITE (EACCES, as Linux's cleared
+  // VM_MAYWRITE).
   kMapNoWrite = 1u << 3,
 };
 
@@ -42,6 +43,11 @@ struct Vma {
   VmObject* object;
   u64 object_offset;
 };
+
+// A shared mapping that is or may become writable (Linux's VM_SHARED with VM_MAYWRITE): what a
+// write seal (F_SEAL_WRITE) must wait out, and what VmObject counts. mprotect does not change
+// it: a read-only view of a descriptor open for writing still counts, as on Linux.
+inline bool writable_shared(const Vma& vma) { return (vma.flags & kMapShared) && !(vma.flags & kMapNoWrite); }
 
 // What a futex word is identified by: a private key names (address space, address); a shared
 // key on a shared mapping names (memory object, offset), so it matches across address spaces.
@@ -64,7 +70,8 @@ class AddressSpace {
   Result<void> map_anonymous(u64 address, u64 length, u32 prot, u32 flags);
   // Maps `object` from byte `offset` (page-aligned) at a fixed address, replacing what was
   // there (MAP_FIXED). On success the mapping owns the caller's reference to the object; on
-  // failure the caller still does.
+  // failure the caller still does. A shared mapping of a write-sealed file: EPERM when
+  // writable, else it is made kMapNoWrite.
   Result<void> map_object(u64 address, u64 length, u32 prot, u32 flags, VmObject* object, u64 offset);
   Result<void> unmap(u64 address, u64 length);
 

@@ -51,6 +51,16 @@ Result<u64> AddressSpace::map_anywhere(u64 length, u32 prot, u32 flags, u64 lowe
   vma->flags = flags;
   vma->object = object;
   vma->object_offset = offset;
+  if (writable_shared(*vma) && !object->begin_writable_map()) {
+    // The file is sealed against writes: only a read-only view, which stays one.
+    if (prot & hal::kPageWrite) {
+      guard.unlock();
+      drop_object();
+      heap.destroy(vma);
+      return Errno::kEPERM;
+    }
+    vma->flags |= kMapNoWrite;
+  }
   insert_locked(vma);
   return best;
 }
@@ -66,6 +76,7 @@ Result<void> AddressSpace::split_locked(Vma* vma, u64 at) {
   tail->object = vma->object;
   tail->object_offset = vma->object_offset + (at - vma->start);
   vma->object->retain();
+  if (writable_shared(*tail)) vma->object->note_writable_map(true);
   vma->end = at;
   Vma* following = m_vmas.next(vma);
   if (following == nullptr) m_vmas.push_back(tail); else m_vmas.insert_before(following, tail);

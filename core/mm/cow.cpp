@@ -72,6 +72,7 @@ Result<AddressSpace*> AddressSpace::clone() {
       if (v->flags & kMapShared) {
         // Shared mappings stay shared: the child maps the very same object.
         v->object->retain();
+        if (writable_shared(*v)) v->object->note_writable_map(true);
         copy->object = v->object;
       } else {
         VmObject* object = nullptr;

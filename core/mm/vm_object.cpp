@@ -32,6 +32,21 @@ void VmObject::release() {
   heap.destroy(this);
 }
 
+bool VmObject::begin_writable_map() {
+  SpinLockGuard guard(m_lock);
+  if (m_seals & seal::kAnyWrite) return false;
+  m_writable_maps.fetch_add(1);
+  return true;
+}
+
+Result<void> VmObject::add_seals_locked(u32 seals) {
+  DEBUG_ASSERT(m_lock.held_by_current_cpu());
+  if (m_seals & seal::kSeal) return Errno::kEPERM;
+  if ((seals & seal::kWrite) && !(m_seals & seal::kWrite) && m_writable_maps.load() != 0) return Errno::kEBUSY;
+  m_seals |= seals;
+  return {};
+}
+
 VmObject::Page* VmObject::find_locked(u64 index) const {
   DEBUG_ASSERT(m_lock.held_by_current_cpu());
   return index_lookup(index);

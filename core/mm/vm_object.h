@@ -29,6 +29,13 @@
 
 namespace tandem {
 
+// File seals (fcntl(2) F_ADD_SEALS, Linux 6.1's set), kept on a file's object.
+namespace seal {
+inline constexpr u32 kSeal = 0x1, kShrink = 0x2, kGrow = 0x4, kWrite = 0x8, kFutureWrite = 0x10;
+inline constexpr u32 kAll = kSeal | kShrink | kGrow | kWrite | kFutureWrite;
+inline constexpr u32 kAnyWrite = kWrite | kFutureWrite;
+}  // namespace seal
+
 // A physical page that several private objects share after fork until one of them writes
 // (copy-on-write). `refs` counts the sharing objects; the last one to let go frees the page.
 struct SharedFrame {
@@ -64,7 +71,20 @@ class VmObject {
   const char* name() const { return m_name; }
   SpinLock& lock() { return m_lock; }
 
+  // Shared mappings that may write the object (address_space.h, writable_shared): F_SEAL_WRITE
+  // is refused while there are any. A new one starts with begin_writable_map, which refuses
+  // (false) under a write seal and counts it under the lock, so a seal and such a mapping never
+  // both succeed; copies of one (split, fork) count with note_writable_map.
+  bool begin_writable_map();
+  void note_writable_map(bool added) {
+    if (added) m_writable_maps.fetch_add(1); else m_writable_maps.fetch_sub(1);
+  }
+
   // The rest is called with lock() held.
+  u32 seals_locked() const { return m_seals; }
+  // F_ADD_SEALS after its argument checks: EPERM once sealed, EBUSY for a write seal while a
+  // writable shared mapping exists.
+  Result<void> add_seals_locked(u32 seals);
   u64 size_locked() const { return m_size; }
   void set_size_locked(u64 size) { m_size = size; }
   Page* find_locked(u64 index) const;
@@ -94,6 +114,8 @@ class VmObject {
   }
   usize page_count_locked() const { return m_pages.size(); }
 
+  // memfd_create with MFD_ALLOW_SEALING, before anyone else can reach the object.
+  void allow_sealing_unpublished() { m_seals = 0; }
   // For fork's copy of an object, before anyone else can reach it (no lock needed).
   void set_size_locked_unpublished(u64 size) { m_size = size; }
   // Adds a page record; false (nothing added) when the index cannot grow.
@@ -128,6 +150,10 @@ class VmObject {
   IntrusiveList<Page, &Page::node> m_pages;  // guarded by m_lock
   RadixNode* m_root = nullptr;               // guarded by m_lock; covers capacity(m_height)
   u32 m_height = 0;
+  // Files start sealed against sealing (F_SEAL_SEAL), as Linux's shmem inodes do; memfd_create
+  // with MFD_ALLOW_SEALING clears it.
+  u32 m_seals = seal::kSeal;  // guarded by m_lock
+  Atomic<u32> m_writable_maps{0};
 };
 
 }  // namespace tandem

@@ -479,7 +479,7 @@ Result<i64> sys_dup3(SyscallArgs& args) {
 
 Result<i64> sys_fcntl(SyscallArgs& args) {
   constexpr u64 kDupFd = 0, kGetFd = 1, kSetFd = 2, kGetFl = 3, kSetFl = 4, kSetLk = 6, kSetLkW = 7, kGetLk = 5,
-                kDupFdCloexec = 1030, kFdCloexec = 1;
+                kDupFdCloexec = 1030, kFdCloexec = 1, kAddSeals = 1033, kGetSeals = 1034;
   const i32 fd = static_cast<i32>(args.arg[0]);
   FileTable* files = TRY(current_files());
   switch (args.arg[1]) {
@@ -516,6 +516,11 @@ Result<i64> sys_fcntl(SyscallArgs& args) {
         TRY(copy_to_user(UserPtr<u16>(args.arg[2]), unlocked));
       }
       return 0;
+    }
+    case kAddSeals:
+    case kGetSeals: {
+      FileRef file = TRY(get_file(fd));
+      return file_seals(*file.get(), static_cast<u32>(args.arg[1]), args.arg[2]);
     }
     default: return Errno::kEINVAL;
   }

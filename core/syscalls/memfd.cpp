@@ -1,8 +1,11 @@
 // memfd_create(2): an anonymous in-memory file (core/fs/tmpfs.cpp, tmpfs_create_memfd) whose
 // pages MAP_SHARED mappings share (core/syscalls/memory.cpp), as the Erlang JIT uses it: one
-// writable and one executable view of the same code.
+// writable and one executable view of the same code. And its seals (fcntl F_ADD_SEALS,
+// F_GET_SEALS), which tmpfs's write and truncate and the address space's mmap and mprotect
+// honour.
 #include "core/fs/vfs.h"
 #include "core/kernel.h"
+#include "core/mm/vm_object.h"
 #include "core/syscalls/dispatch.h"
 #include "core/syscalls/fs_util.h"
 
@@ -44,11 +47,9 @@ Result<i64> sys_memfd_create(SyscallArgs& args) {
   // hugetlbfs does not exist here; such a memfd cannot be made (Linux fails it too when no
   // huge pages are configured, at the first mapping or here).
   if (flags & kMfdHugetlb) return Errno::kEINVAL;
-  // MFD_ALLOW_SEALING is accepted; seals themselves (fcntl F_ADD_SEALS) are not implemented
-  // and answer EINVAL, as fcntl does for commands it does not know.
   FileTable* files = TRY(current_files());
   Vfs* vfs = TRY(kernel_vfs(args.kernel));
-  Vnode* vnode = TRY(tmpfs_create_memfd(args.kernel, name));
+  Vnode* vnode = TRY(tmpfs_create_memfd(args.kernel, name, (flags & kMfdAllowSealing) != 0));
   // The file reference below holds the vnode from here on.
   auto file = vfs->open_vnode(vnode, oflag::kRdWr | oflag::kLargeFile);
   vnode->release();
@@ -59,6 +60,32 @@ Result<i64> sys_memfd_create(SyscallArgs& args) {
     return fd.error();
   }
   return fd.value();
+}
+
+Result<i64> file_seals(File& file, u32 command, u64 argument) {
+  constexpr u32 kAddSeals = 1033;
+  // Linux's memfd_add_seals: write access first, then the seal bits, then the file's kind.
+  if (command == kAddSeals) {
+    if (!file.writable()) return Errno::kEPERM;
+    if (static_cast<u32>(argument) & ~seal::kAll) return Errno::kEINVAL;
+  }
+  Vnode* vnode = file.vnode();
+  VmObject* object = vnode != nullptr && vnode->is_regular() ? vnode->vm_object() : nullptr;
+  if (object == nullptr) return Errno::kEINVAL;
+  i64 seals = 0;
+  Errno error = static_cast<Errno>(0);
+  {
+    SpinLockGuard guard(object->lock());
+    if (command == kAddSeals) {
+      auto added = object->add_seals_locked(static_cast<u32>(argument));
+      if (added.is_error()) error = added.error();
+    } else {
+      seals = static_cast<i64>(object->seals_locked());
+    }
+  }
+  object->release();
+  if (error != static_cast<Errno>(0)) return error;
+  return seals;
 }
 
 }  // namespace tandem

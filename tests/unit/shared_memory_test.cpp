@@ -20,12 +20,14 @@ using namespace ulib;
 namespace snr {
 constexpr uint64_t kRead = 0, kWrite = 1, kOpen = 2, kClose = 3, kFstat = 5, kLseek = 8, kMmap = 9, kMprotect = 10,
                    kMunmap = 11, kPread = 17, kPwrite = 18, kMadvise = 28, kFork = 57, kWait4 = 61,
-                   kFtruncate = 77, kMemfdCreate = 319;
+                   kFcntl = 72, kFtruncate = 77, kMemfdCreate = 319;
 }
 constexpr uint64_t kProtRead = 1, kProtWrite = 2, kProtExec = 4;
 constexpr uint64_t kMapShared = 1, kMapPrivate = 2, kMapFixed = 0x10, kMapAnonymous = 0x20;
 constexpr uint64_t kMfdCloexec = 1, kMfdAllowSealing = 2, kMfdHugetlb = 4;
 constexpr uint64_t kMadvNormal = 0, kMadvDontneed = 4;
+constexpr uint64_t kAddSeals = 1033, kGetSeals = 1034, kSealSeal = 1, kSealShrink = 2, kSealGrow = 4, kSealWrite = 8,
+                   kSealFutureWrite = 0x10;
 constexpr uint64_t kOCreat = 0100, kORdwr = 2;
 constexpr uint64_t kPage = 4096;
 
@@ -237,6 +239,71 @@ void shm_table(User& u) {
   check(u, "regrow", u.syscall(snr::kFtruncate, 3, kFar + kPage), 0);
   check(u, "pread after regrow", u.syscall(snr::kPread, 3, kBuf, 8, kFar + 16), 8);
   check(u, "freed page reads zeros", static_cast<int64_t>(u.load64(kBuf)), 0);
+  check(u, "close", u.syscall(snr::kClose, 3), 0);
+
+  // Seals (fcntl(2), memfd_create(2)).
+  check(u, "memfd without MFD_ALLOW_SEALING", memfd(u, "sealed", 0), 3);
+  check(u, "starts with F_SEAL_SEAL", u.syscall(snr::kFcntl, 3, kGetSeals), kSealSeal);
+  check(u, "so no seal can be added", u.syscall(snr::kFcntl, 3, kAddSeals, kSealShrink), -EPERM);
+  check(u, "close", u.syscall(snr::kClose, 3), 0);
+  check(u, "memfd with MFD_ALLOW_SEALING", memfd(u, "sealable", kMfdAllowSealing), 3);
+  check(u, "no seals yet", u.syscall(snr::kFcntl, 3, kGetSeals), 0);
+  check(u, "ftruncate", u.syscall(snr::kFtruncate, 3, 2 * kPage), 0);
+  const uint64_t writable = map(u, 2 * kPage, kProtRead | kProtWrite, kMapShared, 3);
+  check(u, "F_SEAL_WRITE with a writable shared mapping", u.syscall(snr::kFcntl, 3, kAddSeals, kSealWrite), -EBUSY);
+  check(u, "an unknown seal", u.syscall(snr::kFcntl, 3, kAddSeals, 0x40), -EINVAL);
+  check(u, "F_SEAL_SHRINK|F_SEAL_GROW", u.syscall(snr::kFcntl, 3, kAddSeals, kSealShrink | kSealGrow), 0);
+  check(u, "shrink when sealed", u.syscall(snr::kFtruncate, 3, kPage), -EPERM);
+  check(u, "grow when sealed", u.syscall(snr::kFtruncate, 3, 3 * kPage), -EPERM);
+  check(u, "same size is fine", u.syscall(snr::kFtruncate, 3, 2 * kPage), 0);
+  put(u, kBuf, "0123456789");
+  check(u, "write past the end when sealed", u.syscall(snr::kPwrite, 3, kBuf, 8, 2 * kPage - 4), 4);
+  check(u, "write at the end when sealed", u.syscall(snr::kPwrite, 3, kBuf, 8, 2 * kPage), -EPERM);
+  check(u, "write inside", u.syscall(snr::kPwrite, 3, kBuf, 8, 0), 8);
+  // Splitting the writable mapping and unmapping one half keeps it counted; a read-only view
+  // of a descriptor open for writing still may become writable (Linux's VM_MAYWRITE), so it
+  // counts too; both halves gone lets F_SEAL_WRITE through.
+  check(u, "munmap half", u.syscall(snr::kMunmap, writable, kPage), 0);
+  check(u, "still a writable mapping", u.syscall(snr::kFcntl, 3, kAddSeals, kSealWrite), -EBUSY);
+  check(u, "mprotect the rest read-only", u.syscall(snr::kMprotect, writable + kPage, kPage, kProtRead), 0);
+  check(u, "a read-only view that may write", u.syscall(snr::kFcntl, 3, kAddSeals, kSealWrite), -EBUSY);
+  check(u, "fork shares it", fork_child(u, kWriteRx, writable + kPage), kSigsegv | kCoreBit);
+  check(u, "still counted after the child's exit", u.syscall(snr::kFcntl, 3, kAddSeals, kSealWrite), -EBUSY);
+  check(u, "munmap the rest", u.syscall(snr::kMunmap, writable + kPage, kPage), 0);
+  check(u, "F_SEAL_WRITE", u.syscall(snr::kFcntl, 3, kAddSeals, kSealWrite), 0);
+  const uint64_t read_only = map(u, kPage, kProtRead, kMapShared, 3);
+  check(u, "a read-only view after the seal cannot become writable",
+        u.syscall(snr::kMprotect, read_only, kPage, kProtRead | kProtWrite), -EACCES);
+  check(u, "write when write-sealed", u.syscall(snr::kPwrite, 3, kBuf, 8, 0), -EPERM);
+  check(u, "shared writable map when write-sealed",
+        u.syscall(snr::kMmap, 0, kPage, kProtRead | kProtWrite, kMapShared, 3, 0), -EPERM);
+  const uint64_t copy = map(u, kPage, kProtRead | kProtWrite, kMapPrivate, 3);
+  check(u, "a private writable copy is fine", get(u, copy, 8) == "01234567", 1);
+  check(u, "F_SEAL_SEAL", u.syscall(snr::kFcntl, 3, kAddSeals, kSealSeal), 0);
+  check(u, "nothing more", u.syscall(snr::kFcntl, 3, kAddSeals, kSealFutureWrite), -EPERM);
+  check(u, "the seals", u.syscall(snr::kFcntl, 3, kGetSeals), kSealSeal | kSealShrink | kSealGrow | kSealWrite);
+  check(u, "munmap", u.syscall(snr::kMunmap, read_only, kPage), 0);
+  check(u, "munmap", u.syscall(snr::kMunmap, copy, kPage), 0);
+  check(u, "close", u.syscall(snr::kClose, 3), 0);
+  check(u, "memfd for F_SEAL_FUTURE_WRITE", memfd(u, "future", kMfdAllowSealing), 3);
+  const uint64_t before = map(u, kPage, kProtRead | kProtWrite, kMapShared, 3);
+  check(u, "F_SEAL_FUTURE_WRITE with a writable mapping", u.syscall(snr::kFcntl, 3, kAddSeals, kSealFutureWrite), 0);
+  check(u, "write() refused", u.syscall(snr::kPwrite, 3, kBuf, 8, 0), -EPERM);
+  check(u, "new writable mapping refused",
+        u.syscall(snr::kMmap, 0, kPage, kProtRead | kProtWrite, kMapShared, 3, 0), -EPERM);
+  check(u, "close", u.syscall(snr::kClose, 3), 0);
+  check(u, "munmap", u.syscall(snr::kMunmap, before, kPage), 0);
+  // Other files: tmpfs files are born sealed against sealing; others have no seals at all.
+  put(u, kName, "/tmp/seal");
+  check(u, "create /tmp/seal", u.syscall(snr::kOpen, kName, kOCreat | kORdwr, 0644), 3);
+  check(u, "tmpfs file seals", u.syscall(snr::kFcntl, 3, kGetSeals), kSealSeal);
+  check(u, "close", u.syscall(snr::kClose, 3), 0);
+  check(u, "open it read-only", u.syscall(snr::kOpen, kName, 0, 0), 3);
+  check(u, "F_ADD_SEALS needs write access", u.syscall(snr::kFcntl, 3, kAddSeals, kSealGrow), -EPERM);
+  check(u, "close", u.syscall(snr::kClose, 3), 0);
+  put(u, kName, "/dev/null");
+  check(u, "open /dev/null", u.syscall(snr::kOpen, kName, kORdwr, 0), 3);
+  check(u, "F_GET_SEALS of a device", u.syscall(snr::kFcntl, 3, kGetSeals), -EINVAL);
   check(u, "close", u.syscall(snr::kClose, 3), 0);
 
   // A mapping outlives its descriptor (the object is held by the mapping).

@@ -17,6 +17,17 @@
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 2u
 #endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#define F_GET_SEALS 1034
+#define F_SEAL_SEAL 0x1
+#define F_SEAL_SHRINK 0x2
+#define F_SEAL_GROW 0x4
+#define F_SEAL_WRITE 0x8
+#endif
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x10
+#endif
 
 static sigjmp_buf g_jump;
 static void on_segv(int sig) { siglongjmp(g_jump, sig); }
@@ -206,6 +217,67 @@ int main(void) {
     if (longest >= 0) close((int)longest);
     close((int)mfd);
   }
+  // Seals (fcntl(2)).
+  long plain = syscall(SYS_memfd_create, "plain", 0);
+  check("memfd without sealing: seals", syscall(SYS_fcntl, plain, F_GET_SEALS));
+  check("memfd without sealing: add", syscall(SYS_fcntl, plain, F_ADD_SEALS, F_SEAL_SHRINK));
+  close((int)plain);
+  long sfd = syscall(SYS_memfd_create, "sealable", MFD_ALLOW_SEALING);
+  check("sealable seals", syscall(SYS_fcntl, sfd, F_GET_SEALS));
+  check("sealable ftruncate", syscall(SYS_ftruncate, sfd, 2 * page));
+  long sview = mmap_raw(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+  check_ok("sealable map", sview);
+  check("seal write while mapped writable", syscall(SYS_fcntl, sfd, F_ADD_SEALS, F_SEAL_WRITE));
+  check("unknown seal", syscall(SYS_fcntl, sfd, F_ADD_SEALS, 0x40));
+  check("seal shrink and grow", syscall(SYS_fcntl, sfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW));
+  check("shrink sealed", syscall(SYS_ftruncate, sfd, page));
+  check("grow sealed", syscall(SYS_ftruncate, sfd, 3 * page));
+  check("same size", syscall(SYS_ftruncate, sfd, 2 * page));
+  check("write across the end", syscall(SYS_pwrite64, sfd, "01234567", 8, 2 * page - 4));
+  check("write at the end", syscall(SYS_pwrite64, sfd, "01234567", 8, 2 * page));
+  check("write inside", syscall(SYS_pwrite64, sfd, "01234567", 8, 0));
+  // A shared view of a descriptor open for writing may become writable (VM_MAYWRITE), so it
+  // holds a write seal off even when read-only.
+  if (sview != -1) {
+    check("munmap half", syscall(SYS_munmap, sview, page));
+    check("seal write, half still mapped", syscall(SYS_fcntl, sfd, F_ADD_SEALS, F_SEAL_WRITE));
+    check("mprotect the rest read-only", syscall(SYS_mprotect, sview + page, page, PROT_READ));
+    check("seal write, read-only view", syscall(SYS_fcntl, sfd, F_ADD_SEALS, F_SEAL_WRITE));
+    check("munmap the rest", syscall(SYS_munmap, sview + page, page));
+  }
+  check("seal write", syscall(SYS_fcntl, sfd, F_ADD_SEALS, F_SEAL_WRITE));
+  check("write when sealed", syscall(SYS_pwrite64, sfd, "x", 1, 0));
+  check("shared writable map when sealed", mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0));
+  long sro = mmap_raw(NULL, page, PROT_READ, MAP_SHARED, sfd, 0);
+  check_ok("shared read-only map when sealed", sro);
+  if (sro != -1) {
+    check("mprotect it writable", syscall(SYS_mprotect, sro, page, PROT_READ | PROT_WRITE));
+    syscall(SYS_munmap, sro, page);
+  }
+  long scopy = mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE, sfd, 0);
+  check_ok("private writable map when sealed", scopy);
+  if (scopy != -1) {
+    out("private copy: %.8s", (char *)scopy);
+    syscall(SYS_munmap, scopy, page);
+  }
+  check("seal seal", syscall(SYS_fcntl, sfd, F_ADD_SEALS, F_SEAL_SEAL));
+  check("nothing more", syscall(SYS_fcntl, sfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+  check("all seals", syscall(SYS_fcntl, sfd, F_GET_SEALS));
+  close((int)sfd);
+  long ffd = syscall(SYS_memfd_create, "future", MFD_ALLOW_SEALING);
+  syscall(SYS_ftruncate, ffd, page);
+  long fview = mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, ffd, 0);
+  check("seal future write while mapped", syscall(SYS_fcntl, ffd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
+  if (fview != -1) {
+    strcpy((char *)fview, "old mapping writes");
+    out("old mapping: %s", (char *)fview);
+    syscall(SYS_munmap, fview, page);
+  }
+  check("write after future seal", syscall(SYS_pwrite64, ffd, "x", 1, 0));
+  check("new writable map after future seal", mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, ffd, 0));
+  close((int)ffd);
+  check("seals of a device", syscall(SYS_fcntl, 1, F_GET_SEALS));
+
   // A shared writable mapping needs the file open for writing. (The static and dynamic builds
   // may run on the host at once: the name is the process's own, and never printed.)
   char path[64];
