@@ -11,9 +11,10 @@ declare -A SUMMARY=(
   [elf_load]="arbitrary bytes as an ELF: parse, load into a fresh address space, check the initial stack from user mode"
   [cpio]="arbitrary bytes as a newc archive: walk, mount, look up paths from the input"
   [virtqueue]="a hostile virtio-net device against the driver: set-up quirks, raw used entries, faults, frames"
+  [net_rx]="Ethernet frames (raw, or ARP and IPv4 templates with good checksums) through the fake card and driver into lwIP"
 )
-TARGETS=(syscall_seq futex_sched elf_load cpio virtqueue)
-declare -A MAX_LEN=([syscall_seq]=512 [futex_sched]=512 [elf_load]=65536 [cpio]=8192 [virtqueue]=1024)
+TARGETS=(syscall_seq futex_sched elf_load cpio virtqueue net_rx)
+declare -A MAX_LEN=([syscall_seq]=512 [futex_sched]=512 [elf_load]=65536 [cpio]=8192 [virtqueue]=1024 [net_rx]=4096)
 
 usage() {
   cat <<'USAGE'
