@@ -77,10 +77,23 @@ bool VirtioNet::start(hal::PciAddress address) {
   if (m_pci.status() & kStatusNeedsReset) return give_up("the device needs a reset right after DRIVER_OK");
   m_pci.notify(kRxQueue);
   read_link();
+  // From here on poll and transmit may touch the rings; an interrupt that came earlier (a
+  // configuration change) found nothing to do.
+  SpinLockGuard guard(m_lock);
+  m_running = true;
   return true;
 }
 
 void VirtioNet::stop() {
+  // No new poll or transmit from here on; wait for a poll that is delivering a frame (the lock
+  // is dropped around the receive callback) to finish with the rings.
+  for (;;) {
+    SpinLockGuard guard(m_lock);
+    m_running = false;
+    if (!m_polling) break;
+    guard.unlock();
+    hal::cpu_relax();
+  }
   hal::IrqFlags flags = hal::irq_save();
   m_pci.reset();
   hal::irq_restore(flags);
@@ -112,7 +125,7 @@ void VirtioNet::stop_broken(const char* why) {
 bool VirtioNet::transmit(const void* frame, usize length) {
   if (length < kEthernetHeader || length > kMaxFrame) return false;
   SpinLockGuard guard(m_lock);
-  if (m_failure != nullptr || !m_tx.created()) return false;
+  if (m_failure != nullptr || !m_running) return false;
   // Reclaim what the device finished, so a sender that never polls still finds slots.
   for (;;) {
     u16 id;
@@ -151,7 +164,7 @@ void VirtioNet::set_receiver(ReceiveFn receive, void* context) {
 
 void VirtioNet::poll() {
   SpinLockGuard guard(m_lock);
-  if (m_polling || m_failure != nullptr || !m_rx.created()) return;
+  if (m_polling || m_failure != nullptr || !m_running) return;
   m_polling = true;
   for (;;) {
     u16 id;
@@ -199,7 +212,7 @@ void VirtioNet::poll() {
       m_lock.release();
       receive(context, m_rx.buffer(id) + kHeaderLength, frame_length);
       m_lock.acquire();
-      if (m_failure != nullptr || !m_rx.created()) {
+      if (m_failure != nullptr || !m_running) {
         m_polling = false;
         return;
       }

@@ -53,6 +53,7 @@ class VirtioNet final : public NetDevice {
   bool m_has_status = false;
   bool m_link_up = false;
   bool m_polling = false;
+  bool m_running = false;  // between a successful start() and stop(): poll and transmit work
   bool m_irq_registered = false;
   u32 m_irq = 0;
   u16 m_tx_cursor = 0;
