@@ -1,7 +1,8 @@
 // virtqueue: the fuzzer's bytes play a hostile virtio-net device against the driver
 // (core/drivers/virtio) on the simulated PCI bus. The device's set-up (features offered, queue
-// size, refused FEATURES_OK or MSI-X vectors, notify offsets, queue count) comes from the
-// input, then up to 64 operations: raw used-ring entries with any id, length and index advance,
+// size, refused FEATURES_OK or MSI-X vectors, notify offsets, queue count, a configuration
+// generation that never settles, corrupted capability bytes) comes from the input, then up to
+// 64 operations: raw used-ring entries with any id, length and index advance,
 // planted faults, received frames of any length, transmissions, polls, link changes.
 //
 // The driver must never crash, read or write out of bounds (ASan), panic, hang or leak, and
@@ -104,6 +105,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   device.quirks.refuse_msix = (quirks & 4) != 0;
   if (quirks & 8) device.quirks.notify_off_bias = in.take_u16();
   if (quirks & 16) device.quirks.num_queues = in.take_u8() % 4;
+  device.quirks.flap_generation = (quirks & 32) != 0;
+  if (quirks & 64) {
+    // Configuration-space bytes from the capability pointer on: capability lists with loops,
+    // bad lengths, offsets and BAR numbers, odd MSI-X table sizes. (BARs stay as assigned: an
+    // address that decodes nowhere is the bus's business, not the driver's.)
+    for (uint32_t n = in.take_range(1, 8); n > 0; --n) device.config[in.take_range(0x34, 0xff)] = in.take_u8();
+  }
   constexpr uint32_t kSlot = 4;
   sim::pci_plug(kSlot, &device);
 

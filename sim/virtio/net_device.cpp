@@ -184,7 +184,7 @@ uint64_t VirtioNetDevice::common_read(uint64_t offset, uint32_t size) {
     case 16: return quirks.refuse_msix ? 0xffff : m_msix_config;
     case 18: return quirks.num_queues;
     case 20: return m_status;
-    case 21: return m_config_generation;
+    case 21: return quirks.flap_generation ? m_config_generation++ : m_config_generation;
     case 22: return m_queue_select;
     case 24: return valid ? (q.size != 0 ? q.size : q.max_size) : 0;
     case 26: return valid && !quirks.refuse_msix ? q.msix_vector : 0xffff;

@@ -59,6 +59,7 @@ class VirtioNetDevice final : public PciFunction {
     bool refuse_msix = false;         // reads back NO_VECTOR for every MSI-X vector
     uint16_t notify_off_bias = 0;     // added to each queue's notify offset (out of range when large)
     uint16_t num_queues = kQueues;    // what num_queues reads
+    bool flap_generation = false;     // config_generation changes at every read
   };
   Quirks quirks;
   // Raw control for the fuzzer: a used entry written as is on queue `queue`, and an interrupt.
