@@ -2,7 +2,7 @@
 // simulated PCI bus: probe and feature negotiation, frames out and in byte for byte, ring
 // wrap-around, and a hostile device that the driver must stop cleanly. Each case runs a fresh
 // kernel on a simulated machine, its body in the init kernel thread, under several strategies
-// and seeds; after the run nothing may be left (heap objects, physical pages).
+// and seeds (25 schedules each); after the run nothing may be left (heap objects, physical pages).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -127,10 +127,17 @@ struct Shape {
   sim::StrategyKind kind;
   uint64_t seed;
 };
-const Shape kShapes[] = {
-    {1, sim::StrategyKind::RoundRobin, 1}, {2, sim::StrategyKind::Random, 2}, {2, sim::StrategyKind::Pct, 3},
-    {4, sim::StrategyKind::Random, 4},     {4, sim::StrategyKind::Pct, 5},
-};
+// Five fixed shapes, then random and PCT schedules on 2 to 4 CPUs for 20 more seeds.
+std::vector<Shape> shapes() {
+  std::vector<Shape> out = {
+      {1, sim::StrategyKind::RoundRobin, 1}, {2, sim::StrategyKind::Random, 2}, {2, sim::StrategyKind::Pct, 3},
+      {4, sim::StrategyKind::Random, 4},     {4, sim::StrategyKind::Pct, 5},
+  };
+  for (uint64_t seed = 10; seed < 30; ++seed)
+    out.push_back({uint32_t(2 + seed % 3), seed % 2 ? sim::StrategyKind::Random : sim::StrategyKind::Pct, seed});
+  return out;
+}
+const std::vector<Shape> kShapes = shapes();
 
 void run_everywhere(const std::function<void(tandem::Kernel&, sim::VirtioNetDevice&, Case&)>& body,
                     uint16_t queue_size = 256) {
