@@ -86,12 +86,16 @@ bool VirtioPci::open(hal::PciAddress address) {
       const u32 length = cfg32(ptr + 12);
       // The first structure of each type that maps is the one to use (4.1.4.1); later ones
       // (alternatives, or the PCI configuration access capability) are skipped.
-      if (type == kCfgCommon && !have_common && length >= kCommonLength) {
+      // Register accesses must be naturally aligned: the common configuration is accessed 32
+      // bits at a time (64-bit fields as two halves, 4.1.3.1), notifications 16 bits at a time
+      // with an even multiplier (4.1.4.4); a device that says otherwise is not used.
+      if (type == kCfgCommon && !have_common && length >= kCommonLength && (offset & 3) == 0) {
         have_common = map_bar_range(bar, offset, kCommonLength, &m_common);
-      } else if (type == kCfgNotify && !have_notify && cap_len >= 20 && ptr + 20 <= 256 && length >= 2) {
+      } else if (type == kCfgNotify && !have_notify && cap_len >= 20 && ptr + 20 <= 256 && length >= 2 &&
+                 (offset & 1) == 0) {
         m_notify_multiplier = cfg32(ptr + 16);
         m_notify_length = length;
-        have_notify = map_bar_range(bar, offset, length, &m_notify);
+        have_notify = (m_notify_multiplier & 1) == 0 && map_bar_range(bar, offset, length, &m_notify);
       } else if (type == kCfgIsr && !have_isr && length >= 1) {
         have_isr = map_bar_range(bar, offset, 1, &m_isr);
       } else if (type == kCfgDevice && !have_device && length >= 1) {
@@ -173,9 +177,14 @@ bool VirtioPci::setup_queue(u16 index, const Virtqueue& queue, u16 msix_vector) 
     return false;
   }
   common_write(kQueueSize, 2, queue.size());
-  common_write(kQueueDesc, 8, queue.desc_phys());
-  common_write(kQueueDriver, 8, queue.avail_phys());
-  common_write(kQueueDevice, 8, queue.used_phys());
+  // 64-bit fields as two 32-bit writes, low half first (4.1.3.1).
+  const u64 addresses[3][2] = {{kQueueDesc, queue.desc_phys()},
+                               {kQueueDriver, queue.avail_phys()},
+                               {kQueueDevice, queue.used_phys()}};
+  for (const auto& a : addresses) {
+    common_write(u32(a[0]), 4, u32(a[1]));
+    common_write(u32(a[0]) + 4, 4, u32(a[1] >> 32));
+  }
   if (msix_vector != kNoMsixVector) {
     common_write(kQueueMsixVector, 2, msix_vector);
     if (common_read(kQueueMsixVector, 2) != msix_vector) {
