@@ -134,6 +134,13 @@ constexpr uint32_t kOpStore = 1000, kOpAdd = 1001, kOpEnosys = 2000;
 // them): a store through a writable view must read back through the other inside the file.
 // The descriptor is the result, so later generic ops read, write, truncate and map it.
 constexpr uint32_t kOpMemfd = 1002;
+// socketpair(AF_UNIX, STREAM/DGRAM/SEQPACKET | flags, 0, sv): the result is sv[0], and sv[1] is
+// remembered as its peer (g_peer), so kOpRights can use either end.
+constexpr uint32_t kOpSocketPair = 1003;
+// sendmsg with 0-2 descriptors in SCM_RIGHTS, or recvmsg with a control buffer of 0, 20, 24 or
+// 64 bytes (MSG_CTRUNC cases included): the first received descriptor is the result, so files
+// that travelled through a socket feed later ops. The control data that comes back is checked.
+constexpr uint32_t kOpRights = 1004;
 
 // Numbers the generic op never calls: they have a template (their waits get timeouts, clone
 // children need an entry point), or they would run the interpreter again in a new process or
@@ -197,7 +204,7 @@ Op take_op(fuzz::FuzzInput& in, uint32_t slices) {
   op.slice = in.take_u8() % slices;
   auto word = [&] { return take_typed(in, arg(kWord, in.take_u8())); };
   auto data = [&] { return take_typed(in, arg(kData, in.take_u8() * 16u)); };
-  switch (sel % 28) {
+  switch (sel % 30) {
     case 0: op.nr = 24; break;  // sched_yield
     case 1:                     // nanosleep(req, rem)
       op.nr = 35;
@@ -331,6 +338,21 @@ Op take_op(fuzz::FuzzInput& in, uint32_t slices) {
       op.args[4] = arg(kImm, small(in) % 3);                       // offset in pages
       break;
     }
+    case 28: {  // socketpair (kOpSocketPair)
+      op.nr = kOpSocketPair;
+      op.args[0] = take_typed(in, arg(kImm, small(in) % 3));        // stream, dgram, seqpacket
+      op.args[1] = take_typed(in, arg(kImm, small(in) & 3));        // SOCK_NONBLOCK, SOCK_CLOEXEC
+      break;
+    }
+    case 29: {  // sendmsg/recvmsg with SCM_RIGHTS (kOpRights)
+      op.nr = kOpRights;
+      op.args[0] = take_typed(in, arg(kFd, 0x80 | (small(in) % kMaxOps) << 8));  // a socketpair's result
+      op.args[1] = arg(kImm, in.take_u8() | in.take_u8() << 8);     // mode bits, see run_slice
+      op.args[2] = take_typed(in, arg(kFd, small(in)));
+      op.args[3] = take_typed(in, arg(kFd, small(in)));
+      op.args[4] = take_typed(in, arg(kSize, small(in) % 64));
+      break;
+    }
     default: {  // 24-26: any other implemented syscall, with resource arguments
       const Implemented& table = implemented();
       if (table.count == 0) break;  // sched_yield
@@ -363,6 +385,7 @@ struct Program {
 // stopped at any point and never resumed, so nothing here owns resources.
 const Program* g_program = nullptr;
 int64_t g_results[kMaxOps];
+int32_t g_peer[64];  // the other end of a socketpair made by kOpSocketPair, by descriptor
 uint32_t g_clones = 0;   // clones made by the program's own clone ops
 uint32_t g_entries = 0;  // entry-point starts: a signal handler that lands on one must not loop
 
@@ -478,6 +501,70 @@ void run_slice(User& u, uint32_t slice) {
         if (v1 > 0 && (a[3] & 8)) u.syscall(11, static_cast<uint64_t>(v1), length);
         if (v2 > 0 && (a[3] & 16)) u.syscall(11, static_cast<uint64_t>(v2), length);
       }
+    } else if (nr == kOpSocketPair) {
+      static constexpr uint64_t kTypes[] = {1, 2, 5};
+      const uint64_t sv = base() + kScratch + 0xe00 + 0x40 * slice;
+      const uint64_t flags = ((a[1] & 1) ? 04000 : 0) | ((a[1] & 2) ? 02000000 : 0);
+      r = u.syscall(53, 1, kTypes[a[0] % 3] | flags, 0, sv);
+      if (r == 0) {
+        const uint32_t f0 = u.load32(sv), f1 = u.load32(sv + 4);
+        if (f0 < 64) g_peer[f0] = static_cast<int32_t>(f1);
+        if (f1 < 64) g_peer[f1] = static_cast<int32_t>(f0);
+        r = f0;
+      }
+    } else if (nr == kOpRights) {
+      // mode: bit 0 recv (else send), bit 1 the peer end, bits 2-3 descriptors sent (0-2) or
+      // control room (0, 20, 24, 64), bits 4-7 MSG_DONTWAIT, MSG_PEEK, MSG_CMSG_CLOEXEC,
+      // MSG_WAITALL / MSG_NOSIGNAL.
+      const uint64_t mode = a[1];
+      int64_t sock = static_cast<int64_t>(a[0]);
+      if ((mode & 2) && sock >= 0 && sock < 64 && g_peer[sock] >= 0) sock = g_peer[sock];
+      const uint64_t area = base() + kScratch + 0xc00 + 0x100 * (slice % 2);  // msghdr, iovec, control
+      const uint64_t msg = area, iov = area + 0x40, ctl = area + 0x60, data = base() + kScratch;
+      const uint64_t len = a[4] % 256;
+      u.store64(iov, data);
+      u.store64(iov + 8, len);
+      u.store64(msg, 0);
+      u.store64(msg + 8, 0);
+      u.store64(msg + 16, iov);
+      u.store64(msg + 24, 1);
+      u.store64(msg + 48, 0);
+      const uint32_t k = (mode >> 2) & 3;
+      if ((mode & 1) == 0) {
+        const uint32_t n = k % 3;
+        u.store64(msg + 32, n == 0 ? 0 : ctl);
+        u.store64(msg + 40, n == 0 ? 0 : 16 + 8 * ((n + 1) / 2));
+        u.store64(ctl, 16 + 4 * n);
+        u.store32(ctl + 8, 1);   // SOL_SOCKET
+        u.store32(ctl + 12, 1);  // SCM_RIGHTS
+        u.store32(ctl + 16, static_cast<uint32_t>(a[2]));
+        u.store32(ctl + 20, static_cast<uint32_t>(a[3]));
+        const uint64_t flags = ((mode & 0x10) ? 0x40 : 0) | ((mode & 0x80) ? 0x4000 : 0);
+        r = u.syscall(46, static_cast<uint64_t>(sock), msg, flags);
+      } else {
+        static constexpr uint64_t kRoom[] = {0, 20, 24, 64};
+        const uint64_t room = kRoom[k];
+        u.store64(msg + 32, room == 0 ? 0 : ctl);
+        u.store64(msg + 40, room);
+        u.store64(ctl, 0);
+        const uint64_t flags = ((mode & 0x10) ? 0x40 : 0) | ((mode & 0x20) ? 0x2 : 0) |
+                               ((mode & 0x40) ? 0x40000000 : 0) | ((mode & 0x80) ? 0x100 : 0);
+        r = u.syscall(47, static_cast<uint64_t>(sock), msg, flags);
+        // What came back must be well formed (checked when no other thread shares the memory).
+        const bool alone = g_program->threads == 1 && g_clones == 0;
+        if (r >= 0 && alone) {
+          const uint64_t used = u.load64(msg + 40);
+          if (used > room) u.fail("recvmsg: msg_controllen %llu above the room %llu", static_cast<unsigned long long>(used),
+                                  static_cast<unsigned long long>(room));
+          if (used >= 16) {
+            const uint64_t clen = u.load64(ctl);
+            if (u.load32(ctl + 8) != 1 || u.load32(ctl + 12) != 1 || clen < 20 || (clen - 16) % 4 != 0 || clen > used)
+              u.fail("recvmsg: a malformed SCM_RIGHTS header (len %llu, used %llu)", static_cast<unsigned long long>(clen),
+                     static_cast<unsigned long long>(used));
+            r = u.load32(ctl + 16);  // the first received descriptor feeds later ops
+          }
+        }
+      }
     } else if (nr == 56) {
       if (g_clones++ >= kMaxClones) continue;
       const uint64_t flags = a[0] == 0 ? sim::ulib::kThreadFlags : a[0];
@@ -558,7 +645,7 @@ void print_program(const Program& p, const fuzz::KernelRun& run) {
                p.ops.size());
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const Op& op = p.ops[i];
-    const char* name = op.nr == kOpStore ? "store" : op.nr == kOpAdd ? "add" : op.nr == kOpEnosys ? "enosys" : op.nr == kOpMemfd ? "memfd"
+    const char* name = op.nr == kOpStore ? "store" : op.nr == kOpAdd ? "add" : op.nr == kOpEnosys ? "enosys" : op.nr == kOpMemfd ? "memfd" : op.nr == kOpSocketPair ? "socketpair-op" : op.nr == kOpRights ? "scm-rights"
                                                                     : tandem::syscall_name(op.nr);
     std::fprintf(stderr, "  %2zu t%u %-16s", i, op.slice, name != nullptr ? name : "?");
     for (uint32_t a : op.args) std::fprintf(stderr, " %u:%x", a >> 28, a & 0x0fffffff);
@@ -590,6 +677,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (print) print_program(program, run);
   g_program = &program;
   for (int64_t& r : g_results) r = 0;
+  for (int32_t& p : g_peer) p = -1;
   g_clones = 0;
   g_entries = 0;
   if (print) {

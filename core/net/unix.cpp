@@ -559,7 +559,7 @@ class UnixSocket final : public Socket {
         }
         auto slept = wait_on(listener->lock, listener->writers, deadline);
         if (slept.is_error()) {
-          outcome = slept.error() == Errno::kEAGAIN ? Errno::kETIMEDOUT : slept.error();
+          outcome = slept.error();  // EAGAIN when SO_SNDTIMEO ran out, as unix_stream_connect
           break;
         }
       }
