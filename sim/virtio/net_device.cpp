@@ -287,9 +287,10 @@ void VirtioNetDevice::bar_write(int bar, uint64_t offset, uint32_t size, uint64_
     return;
   }
   if (offset >= kNotifyAt) {
+    // The value names the queue (4.1.5.2); its address is where this device said it would be.
     const uint64_t queue = (offset - kNotifyAt) / kNotifyMultiplier;
     if (queue != value) m_error = "a notification names another queue than its address";
-    if (queue == 1) process_tx();
+    if (value == 1) process_tx();
     // A receive notification only says buffers were added: inject() finds them.
   }
 }
