@@ -10,6 +10,7 @@
 #include "core/kernel.h"
 #include "core/lib/print.h"
 #include "core/net/stack.h"
+#include "core/syscalls/dispatch.h"
 
 namespace tandem {
 
@@ -132,6 +133,12 @@ void Kernel::block() {
   }
   self->state = ThreadState::Blocked;
   self->lock.release();
+  if (m_config.trace_syscalls && self->process != nullptr && self->signals.syscall_nr >= 0) {
+    // strace prints a call when it returns; a call that blocks is shown as it blocks too, so a
+    // hang shows who waits in what.
+    const char* name = syscall_name(static_cast<u64>(self->signals.syscall_nr));
+    klog("strace: %u/%u %s blocks", self->process->pid, self->tid, name != nullptr ? name : "?");
+  }
   switch_away(self, false);
   hal::irq_restore(flags);
 }
