@@ -332,6 +332,11 @@ const SynthNodeSpec kSysTable[] = {
 struct SynthFs : FileSystem {
   const SynthNodeSpec* table;
   u32 count;
+  // Console input taken from the HAL ahead of a read, so that poll can say whether there is
+  // any (hal::console_read consumes what it returns).
+  SpinLock input_lock{LockRank::Console};
+  char input[256];
+  usize input_length = 0;  // guarded by input_lock
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -483,7 +488,18 @@ class SynthNode final : public Vnode {
   u64 rdev() override { return spec().rdev; }
   // Linux polls terminals; /dev/null and the memory devices have no poll, so epoll refuses them.
   bool pollable() override { return spec().device == Dev::Console; }
-  u32 poll_events() override { return pollev::kIn | pollev::kOut | pollev::kRdNorm | pollev::kWrNorm; }
+  // Writing never blocks; reading is ready only once input has arrived, as on a terminal.
+  u32 poll_events() override {
+    u32 events = pollev::kOut | pollev::kWrNorm;
+    if (spec().device == Dev::Console && console_input_ready()) events |= pollev::kIn | pollev::kRdNorm;
+    return events;
+  }
+  // Console input is polled, not interrupt-driven: poll, select and epoll look again a tick
+  // later while none has arrived.
+  u64 next_event_ns() override {
+    if (spec().device != Dev::Console || console_input_ready()) return 0;
+    return hal::monotonic_ns() + kTickNs;
+  }
 
   Result<i64> ioctl(File& file, u64 request, u64 argument) override {
     constexpr u64 kTcgets = 0x5401, kTcsets = 0x5402, kTcsetsw = 0x5403, kTcsetsf = 0x5404, kTiocgwinsz = 0x5413,
@@ -592,12 +608,33 @@ class SynthNode final : public Vnode {
     return done;
   }
 
+  // True when console input is waiting (fetched from the HAL into the buffer if need be).
+  bool console_input_ready() {
+    SynthFs* fs = sfs();
+    SpinLockGuard guard(fs->input_lock);
+    if (fs->input_length == 0) fs->input_length = hal::console_read(fs->input, sizeof(fs->input));
+    return fs->input_length > 0;
+  }
+
+  // Takes up to `capacity` buffered (or newly arrived) input bytes.
+  usize take_console_input(char* out, usize capacity) {
+    SynthFs* fs = sfs();
+    SpinLockGuard guard(fs->input_lock);
+    if (fs->input_length == 0) fs->input_length = hal::console_read(fs->input, sizeof(fs->input));
+    const usize n = min(capacity, fs->input_length);
+    copy_bytes(out, fs->input, n);
+    move_bytes(fs->input, fs->input + n, fs->input_length - n);
+    fs->input_length -= n;
+    return n;
+  }
+
   Result<usize> console_read(const IoBuffer& out, usize length) {
     if (length == 0) return usize{0};
     char chunk[256];
-    // Console input is polled: wait in 10 ms steps until some bytes arrive.
+    // Console input is polled: wait in 10 ms steps until some bytes arrive. (A non-blocking
+    // descriptor never gets here without input: File::read answers EAGAIN first.)
     for (;;) {
-      const usize got = hal::console_read(chunk, min(sizeof(chunk), length));
+      const usize got = take_console_input(chunk, min(sizeof(chunk), length));
       if (got > 0) {
         if (!out.put(0, chunk, got)) return Errno::kEFAULT;
         return got;

@@ -51,6 +51,9 @@ Result<void> File::set_path(const char* path, usize length) {
 Result<usize> File::read(const IoBuffer& out, usize length, u64* offset) {
   if (m_vnode == nullptr) return Errno::kEINVAL;
   if (m_vnode->is_directory()) return Errno::kEISDIR;
+  // A device that is not ready (a terminal without input) does not block a non-blocking file.
+  if (nonblocking() && length > 0 && m_vnode->pollable() && (m_vnode->poll_events() & pollev::kIn) == 0)
+    return Errno::kEAGAIN;
   const u64 at = offset != nullptr ? *offset : 0;
   const usize done = TRY(m_vnode->read(at, out, length));
   if (offset != nullptr) *offset = at + done;

@@ -182,6 +182,9 @@ class Vnode {
   virtual Result<usize> readlink(char* out, usize capacity) { return Errno::kEINVAL; }
   // Character devices: readiness for poll and device requests.
   virtual u32 poll_events() { return pollev::kIn | pollev::kOut; }
+  // For a pollable vnode whose readiness changes without an event that wakes pollers (polled
+  // console input): when poll should look again, 0 for never.
+  virtual u64 next_event_ns() { return 0; }
   virtual Result<i64> ioctl(File& file, u64 request, u64 argument) { return Errno::kENOTTY; }
   virtual u32 nlink() { return is_directory() ? 2 : 1; }
   virtual u64 rdev() { return 0; }
@@ -232,7 +235,7 @@ class File {
   // True for files with a seekable offset (vnode files); pipes and the like say ESPIPE.
   virtual bool seekable() const { return m_vnode != nullptr && !m_vnode->pollable(); }
   // The monotonic time at which this file's readiness may change by itself (timerfd); 0: never.
-  virtual u64 next_event_ns() { return 0; }
+  virtual u64 next_event_ns() { return m_vnode != nullptr ? m_vnode->next_event_ns() : 0; }
   virtual bool is_epoll() const { return false; }
   // A tag naming the file's kind for the few places that must find a subclass (no RTTI).
   virtual const void* kind() const { return nullptr; }

@@ -42,6 +42,7 @@ constexpr u64 align_up(u64 value, u64 alignment) { return (value + alignment - 1
 constexpr u64 align_down(u64 value, u64 alignment) { return value & ~(alignment - 1); }
 
 inline void copy_bytes(void* dst, const void* src, usize n) { __builtin_memcpy(dst, src, n); }
+inline void move_bytes(void* dst, const void* src, usize n) { __builtin_memmove(dst, src, n); }
 inline void fill_bytes(void* dst, int byte, usize n) { __builtin_memset(dst, byte, n); }
 inline int compare_bytes(const void* a, const void* b, usize n) { return __builtin_memcmp(a, b, n); }
 inline usize string_length(const char* s) {

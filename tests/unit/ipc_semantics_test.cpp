@@ -154,6 +154,16 @@ void ipc_table(User& u) {
   check(u, "open /dev/null", u.syscall(sys::kOpen, kStr, kORdwr, 0), 7);
   check(u, "epoll refuses /dev/null", u.syscall(sys::kEpollCtl, 6, kAdd, 7, kBuf), -EPERM);
   check(u, "close /dev/null", u.syscall(sys::kClose, 7), 0);
+  // A terminal without input: epoll takes it, it is not readable, a non-blocking read is EAGAIN.
+  u.store64(kStr, 0x6e6f632f7665642full);  // "/dev/con"
+  u.store64(kStr + 8, 0x656c6f73);          // "sole"
+  check(u, "open /dev/console non-blocking", u.syscall(sys::kOpen, kStr, kORdwr | kONonblock, 0), 7);
+  epoll_event_at(u, kBuf, kEpollIn, 5);
+  check(u, "epoll takes the console", u.syscall(sys::kEpollCtl, 6, kAdd, 7, kBuf), 0);
+  check(u, "no input: the console is not ready", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 0);
+  check(u, "a non-blocking read without input", u.syscall(sys::kRead, 7, kBuf + 64, 16), -EAGAIN);
+  check(u, "remove the console", u.syscall(sys::kEpollCtl, 6, kDel, 7, kBuf), 0);
+  check(u, "close the console", u.syscall(sys::kClose, 7), 0);
   check(u, "epoll_wait with maxevents 0", u.syscall(sys::kEpollWait, 6, kEvents, 0, 0), -EINVAL);
   check(u, "nothing ready", u.syscall(sys::kEpollWait, 6, kEvents, 8, 0), 0);
   check(u, "a kernel buffer with nothing ready", u.syscall(sys::kEpollWait, 6, 0xffff800000001000ull, 8, 0), -EFAULT);
