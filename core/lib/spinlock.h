@@ -25,6 +25,7 @@ enum class LockRank : u8 {
   Timer = 25,         // timer expiry wakes threads while holding the timer queue
   Thread = 30,
   RunQueue = 40,
+  NetDevice = 50,     // a NIC driver's rings (core/drivers/virtio/net.cpp): taken by transmit under NetStack
   Heap = 60,
   PhysicalMemory = 65,
   Console = 70,

@@ -46,9 +46,9 @@ class VirtioNet final : public NetDevice {
   Kernel& m_kernel;
   VirtioPci m_pci;
   Virtqueue m_rx, m_tx;
-  // Taken by transmit (any CPU) and poll (CPU 0); never held while calling the receiver, and
-  // no other lock is taken under it, so it nests inside whatever lock the stack holds.
-  SpinLock m_lock{LockRank::None};
+  // Taken by transmit (any CPU, under the stack's lock) and poll (CPU 0); never held while
+  // calling the receiver; only the console's lock (a log line) is taken under it.
+  SpinLock m_lock{LockRank::NetDevice};
   u8 m_mac[kMacLength] = {};
   bool m_has_status = false;
   bool m_link_up = false;
