@@ -114,6 +114,32 @@ u64 zeroed_page() {
   return p;
 }
 
+// Device access (src/pci.cpp) on QEMU's q35: the host bridge's identity through every access
+// size, an absent function, the uncached window and the MMIO region, an MSI message.
+void test_devices() {
+  const PciAddress bridge{0, 0, 0};
+  CHECK(pci_config_read(bridge, 0, 4) == 0x29c08086u);  // Intel 82G33/G31/P35/P31 (QEMU's q35 MCH)
+  CHECK(pci_config_read(bridge, 0, 2) == 0x8086u);
+  CHECK(pci_config_read(bridge, 2, 2) == 0x29c0u);
+  CHECK(pci_config_read(bridge, 1, 1) == 0x80u);
+  CHECK(pci_config_read(PciAddress{255, 31, 7}, 0, 4) == 0xffffffffu);
+  CHECK(pci_config_read(bridge, 2, 4) == 0xffffffffu);  // misaligned: refused
+  // The LAPIC sits in the uncached 3-4 GiB window: its id register through mmio_read.
+  const u64 lapic = mmio_map(0xfee00000, 0x1000);
+  CHECK(lapic == hal::real::kDirectMapBase + 0xfee00000);
+  CHECK((mmio_read(lapic + 0x20, 4) >> 24) == hal::real::lapic_id());
+  // Above 4 GiB: pages of the MMIO region, mapped, offset kept.
+  const u64 high = mmio_map(0x10'0000'0123ull, 0x2000);
+  CHECK(high >= hal::real::kMmioRegionBase && (high & 0xfff) == 0x123);
+  CHECK(hal::real::kernel_address_mapped(high) && hal::real::kernel_address_mapped(high + 0x1fff));
+  CHECK(mmio_map(0, 0) == 0);
+  MsiMessage message{};
+  u32 irq = 0;
+  CHECK(msi_allocate(0, &message, &irq));
+  CHECK(irq >= 32 && irq < 64 && message.data == 0x30 + irq);
+  CHECK(message.address == (0xfee00000ull | (u64(hal::real::g_cpus[0].apic_id) << 12)));
+}
+
 void test_page_tables() {
   g_table = pt_create();
   CHECK(g_table != nullptr);
@@ -422,6 +448,7 @@ void kentry::boot(const BootInfo& info) {
   asm volatile("int $0x77");
 
   test_phys(info);
+  test_devices();
   test_page_tables();
   test_user_copies();
   test_contexts();
