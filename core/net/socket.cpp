@@ -77,9 +77,15 @@ bool MsgIo::put(u64 at, const void* source, usize n) const {
 // Control messages
 // ---------------------------------------------------------------------------------------------
 
+File** allocate_rights(Kernel& kernel) {
+  return static_cast<File**>(kernel.heap().allocate(sizeof(File*) * kMaxRightsPerMessage));
+}
+
 void release_rights(Kernel& kernel, File** files, u32 count) {
   if (files == nullptr) return;
-  for (u32 i = 0; i < count; ++i) files[i]->release();
+  for (u32 i = 0; i < count; ++i) {
+    if (files[i] != nullptr) files[i]->release();
+  }
   kernel.heap().free(files, sizeof(File*) * kMaxRightsPerMessage);
 }
 
@@ -165,13 +171,11 @@ void Socket::notify_readiness() {
 
 Result<usize> Socket::read(const IoBuffer& out, usize length, u64*) {
   MsgIo data(out, length);
-  RecvControl* control = m_kernel.heap().make<RecvControl>();
-  if (control == nullptr) return Errno::kENOMEM;
+  RecvControl control;
   u32 msg_flags = 0;
-  auto got = do_recv(data, nullptr, *control, 0, &msg_flags);
+  auto got = do_recv(data, nullptr, control, 0, &msg_flags);
   // read(2) has no control buffer: descriptors that arrived are closed, as on Linux.
-  for (u32 i = 0; i < control->file_count; ++i) control->files[i]->release();
-  m_kernel.heap().destroy(control);
+  release_rights(m_kernel, control.files, control.file_count);
   return got;
 }
 

@@ -173,17 +173,21 @@ struct SendControl {
   }
 };
 
-// Releases `count` file references of a rights array from SendControl::take_files() and frees
-// the array (null: nothing).
+// A rights array: kMaxRightsPerMessage File pointers from the kernel heap (SendControl's files,
+// or allocate_rights()). release_rights() releases the first `count` references (null entries
+// are skipped) and frees the array (null: nothing).
+File** allocate_rights(Kernel& kernel);
 void release_rights(Kernel& kernel, File** files, u32 count);
 
 // The ancillary data a receive produces, written out by the layer after the family returns:
 // first the `extra` messages in the order added (IP_TOS, IP_TTL...), then SCM_RIGHTS for
-// `files`. The family puts retained references into `files` (up to kMaxRightsPerMessage); the
-// layer installs what fits in the user's buffer and releases the rest (MSG_CTRUNC). For
-// read(2) and recv(2) there is no buffer, so received files are closed, as on Linux.
+// `files`. The family hands over a rights array (the one SendControl::take_files() gave it, or
+// one from allocate_rights() holding retained references, for MSG_PEEK) with its count; the
+// layer installs what fits in the user's buffer and releases the rest (MSG_CTRUNC), then frees
+// the array. For read(2) and recv(2) there is no buffer, so received files are closed, as on
+// Linux. Small enough for the stack: the array is only there when descriptors arrived.
 struct RecvControl {
-  File* files[kMaxRightsPerMessage];
+  File** files = nullptr;  // a rights array, or null
   u32 file_count = 0;
   static constexpr u32 kExtraMax = 128;
   alignas(8) u8 extra[kExtraMax];  // cmsghdr + data, each CMSG_SPACE-aligned

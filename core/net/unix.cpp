@@ -817,6 +817,28 @@ class UnixSocket final : public Socket {
     ep_release(e);
   }
 
+  // Hands a chunk's descriptors to a receive: the rights array itself, or for MSG_PEEK a copy
+  // holding new references (none when that copy cannot be allocated: the peek then shows no
+  // descriptors rather than failing). Called under the endpoint's lock; the heap ranks above.
+  static void give_files(Kernel& kernel, Chunk* c, RecvControl& control, bool peek) {
+    if (c->files == nullptr || control.files != nullptr) return;
+    if (peek) {
+      File** copy = allocate_rights(kernel);
+      if (copy == nullptr) return;
+      for (u32 i = 0; i < c->file_count; ++i) {
+        c->files[i]->retain();
+        copy[i] = c->files[i];
+      }
+      control.files = copy;
+      control.file_count = c->file_count;
+      return;
+    }
+    control.files = c->files;
+    control.file_count = c->file_count;
+    c->files = nullptr;
+    c->file_count = 0;
+  }
+
   Endpoint* peer_retained() {
     SpinLockGuard guard(m_ep->lock);
     Endpoint* p = m_ep->peer;
@@ -1148,24 +1170,15 @@ class UnixSocket final : public Socket {
         copied += n;
         if (peek) {
           if (c->files != nullptr) {
-            for (u32 i = 0; i < c->file_count; ++i) {
-              c->files[i]->retain();
-              control.files[control.file_count++] = c->files[i];
-            }
+            give_files(m_kernel, c, control, true);
             break;
           }
           continue;
         }
         c->consumed += static_cast<u32>(n);
         consumed_any = true;
-        bool had_files = false;
-        if (c->files != nullptr) {
-          for (u32 i = 0; i < c->file_count; ++i) control.files[control.file_count++] = c->files[i];
-          m_kernel.heap().free(c->files, sizeof(File*) * kMaxRightsPerMessage);
-          c->files = nullptr;
-          c->file_count = 0;
-          had_files = true;
-        }
+        const bool had_files = c->files != nullptr;
+        give_files(m_kernel, c, control, false);
         if (c->consumed < c->length) break;  // the buffer is full
         m_ep->queue.remove(c);
         m_ep->queued.store(m_ep->queued.load() - c->alloc);
@@ -1229,17 +1242,7 @@ class UnixSocket final : public Socket {
       if (fault) return Errno::kEFAULT;
       sender = first->sender;
       if (sender != nullptr) ep_retain(sender);
-      if (first->files != nullptr) {
-        for (u32 i = 0; i < first->file_count; ++i) {
-          if (peek) first->files[i]->retain();
-          control.files[control.file_count++] = first->files[i];
-        }
-        if (!peek) {
-          m_kernel.heap().free(first->files, sizeof(File*) * kMaxRightsPerMessage);
-          first->files = nullptr;
-          first->file_count = 0;
-        }
-      }
+      give_files(m_kernel, first, control, peek);
       if (!peek) {
         for (;;) {
           Chunk* c = m_ep->queue.pop_front();

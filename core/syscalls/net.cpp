@@ -176,7 +176,7 @@ class ControlIn {
       if (count == 0) return {};
       if (control.file_count + count > kMaxRightsPerMessage) return Errno::kEINVAL;
       if (control.files == nullptr) {
-        control.files = static_cast<File**>(m_kernel.heap().allocate(sizeof(File*) * kMaxRightsPerMessage));
+        control.files = allocate_rights(m_kernel);
         if (control.files == nullptr) return Errno::kENOMEM;
       }
       for (usize i = 0; i < count; ++i) {
@@ -250,38 +250,25 @@ u64 control_to_user(Kernel& kernel, RecvControl& rc, u64 address, u64 length, bo
       }
     }
     if (installed < rc.file_count) *msg_flags |= msgflag::kCtrunc;
-    for (u32 i = installed; i < rc.file_count; ++i) {
-      if (rc.files[i] != nullptr) rc.files[i]->release();
-    }
-    rc.file_count = 0;
   }
-  (void)kernel;
+  release_rights(kernel, rc.files, rc.file_count);  // what was not installed (installed: null)
+  rc.files = nullptr;
+  rc.file_count = 0;
   return length - left;
 }
 
-// Drops descriptors a receive produced that nobody took (an error after the family returned).
-void drop_received(RecvControl& rc) {
-  for (u32 i = 0; i < rc.file_count; ++i) {
-    if (rc.files[i] != nullptr) rc.files[i]->release();
-  }
-  rc.file_count = 0;
-}
-
+// A receive's control data on the stack; descriptors nobody took (recv, read, an error after
+// the family returned) are closed when it goes.
 class RecvControlBox {
  public:
-  explicit RecvControlBox(Kernel& kernel) : m_kernel(kernel), m_control(kernel.heap().make<RecvControl>()) {}
-  ~RecvControlBox() {
-    if (m_control != nullptr) {
-      drop_received(*m_control);
-      m_kernel.heap().destroy(m_control);
-    }
-  }
+  explicit RecvControlBox(Kernel& kernel) : m_kernel(kernel) {}
+  ~RecvControlBox() { release_rights(m_kernel, m_control.files, m_control.file_count); }
   RecvControlBox(const RecvControlBox&) = delete;
-  RecvControl* get() { return m_control; }
+  RecvControl* get() { return &m_control; }
 
  private:
   Kernel& m_kernel;
-  RecvControl* m_control;
+  RecvControl m_control;
 };
 
 // ---- send and receive ----
@@ -310,7 +297,6 @@ Result<i64> do_recvmsg(Kernel& kernel, i32 fd, u64 msg_address, u32 flags) {
   IovecArray iov(kernel);
   TRY(decode_msghdr(&m, iov));
   RecvControlBox box(kernel);
-  if (box.get() == nullptr) return Errno::kENOMEM;
   MsgIo data(iov.chunks(), iov.count(), iov.total());
   SockAddr from;
   u32 msg_flags = flags & msgflag::kCmsgCloExec;
@@ -432,7 +418,6 @@ Result<i64> sys_sendto(SyscallArgs& args) {
 Result<i64> sys_recvfrom(SyscallArgs& args) {
   SocketRef s = TRY(get_socket(static_cast<i32>(args.arg[0])));
   RecvControlBox box(args.kernel);
-  if (box.get() == nullptr) return Errno::kENOMEM;
   MsgIo data(IoBuffer::from_user(args.arg[1]), args.arg[2]);
   SockAddr from;
   u32 msg_flags = 0;
@@ -512,7 +497,6 @@ Result<i64> socket_vector_io(Socket& socket, u64 iov_address, u64 count, bool wr
     return static_cast<i64>(TRY(socket.do_send(data, nullptr, control, 0)));
   }
   RecvControlBox box(kernel);
-  if (box.get() == nullptr) return Errno::kENOMEM;
   u32 msg_flags = 0;
   return static_cast<i64>(TRY(socket.do_recv(data, nullptr, *box.get(), 0, &msg_flags)));
 }
