@@ -709,6 +709,70 @@ void blocking_table(User& u) {
   exit_group(u, 0);
 }
 
+// A signal interrupts a blocked recv: EINTR without SA_RESTART; with SA_RESTART the call is
+// restarted and returns the data sent later; with SO_RCVTIMEO set, Linux answers EINTR even
+// with SA_RESTART (sock_intr_errno). Words at kShared: 0 phase, 4 handler runs, 16.. results,
+// 48 the reader's tid.
+constexpr uint64_t kSigusr1 = 10, kSaSiginfo = 4, kSaRestart = 0x10000000, kTgkill = 234;
+
+void signalled_reader(User& u) {
+  const uint32_t b = u.load32(kFds + 4);
+  u.store64(kShared + 48, static_cast<uint64_t>(u.syscall(nr::kGettid)));
+  u.store32(kShared, 1);
+  u.store64(kShared + 16, static_cast<uint64_t>(u.syscall(sys::kRecvfrom, b, kIn, 16, 0, 0, 0)));
+  u.store32(kShared, 2);
+  u.store64(kShared + 24, static_cast<uint64_t>(u.syscall(sys::kRecvfrom, b, kIn, 16, 0, 0, 0)));
+  u.store32(kShared, 3);
+  u.store64(kOpt + 64, 10);  // SO_RCVTIMEO of 10 s: a timed wait, interrupted
+  u.store64(kOpt + 72, 0);
+  u.syscall(sys::kSetsockopt, b, kSolSocket, kSoRcvtimeo, kOpt + 64, 16);
+  u.store64(kShared + 32, static_cast<uint64_t>(u.syscall(sys::kRecvfrom, b, kIn, 16, 0, 0, 0)));
+  u.store32(kShared, 4);
+}
+const uint64_t kSignalledReader = register_entry("test.socket.signalled", signalled_reader);
+
+void set_usr1(User& u, bool restart) {
+  const uint64_t act = kSpec + 128;
+  u.store64(act, kCountingHandler);
+  u.store64(act + 8, kSaSiginfo | kSaRestorer | (restart ? kSaRestart : 0));
+  u.store64(act + 16, kRestorer);
+  u.store64(act + 24, 0);
+  check(u, "rt_sigaction(SIGUSR1)", u.syscall(sys::kRtSigaction, kSigusr1, act, 0, 8), 0);
+}
+
+void signals_table(User& u) {
+  uint32_t a, b;
+  pair(u, kStream, &a, &b);
+  const uint64_t pid = static_cast<uint64_t>(u.syscall(nr::kGetpid));
+  set_usr1(u, false);
+  u.store32(kShared, 0);
+  u.store32(kShared + 4, 0);
+  spawn(u, kSignalledReader, 0, slot_at(kSlots, 0));
+  while (u.load32(kShared) != 1) yield(u);
+  const uint64_t tid = u.load64(kShared + 48);
+  sleep_ms(u, 2);
+  check(u, "tgkill", u.syscall(kTgkill, pid, tid, kSigusr1), 0);
+  while (u.load32(kShared) != 2) yield(u);
+  check(u, "recv interrupted without SA_RESTART", static_cast<int64_t>(u.load64(kShared + 16)), -EINTR);
+  set_usr1(u, true);
+  sleep_ms(u, 2);
+  check(u, "tgkill", u.syscall(kTgkill, pid, tid, kSigusr1), 0);
+  while (u.load32(kShared + 4) != 2) yield(u);
+  sleep_ms(u, 2);
+  put_bytes(u, kOut, "late", 4);
+  check(u, "write after the restart", u.syscall(sys::kWrite, a, kOut, 4), 4);
+  while (u.load32(kShared) != 3) yield(u);
+  check(u, "the restarted recv got the data", static_cast<int64_t>(u.load64(kShared + 24)), 4);
+  sleep_ms(u, 2);
+  check(u, "tgkill", u.syscall(kTgkill, pid, tid, kSigusr1), 0);
+  while (u.load32(kShared) != 4) yield(u);
+  check(u, "a timed recv is not restarted", static_cast<int64_t>(u.load64(kShared + 32)), -EINTR);
+  join(u, slot_at(kSlots, 0));
+  check(u, "close a", u.syscall(sys::kClose, a), 0);
+  check(u, "close b", u.syscall(sys::kClose, b), 0);
+  exit_group(u, 0);
+}
+
 const char* any(uint32_t, uint32_t) { return nullptr; }
 
 struct Registrar {
@@ -727,6 +791,8 @@ struct Registrar {
                        register_entry("test.socket.fork", fork_table), any});
     register_scenario({"test-socket-blocking", "blocked readers and writers woken across CPUs",
                        register_entry("test.socket.blocking", blocking_table), any});
+    register_scenario({"test-socket-signals", "signals interrupt blocked recv (EINTR, SA_RESTART, SO_RCVTIMEO)",
+                       register_entry("test.socket.signals", signals_table), any});
   }
 } const kRegistrar;
 
@@ -757,6 +823,15 @@ TEST(SocketSemantics, ScmRightsAcrossFork) {
   for (uint64_t seed = 1; seed <= 8; ++seed) {
     for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
       const RunResult r = run("test-socket-fork", 1 + static_cast<uint32_t>(seed % 3), seed, k);
+      EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
+    }
+  }
+}
+
+TEST(SocketSemantics, SignalsInterruptBlockedReceives) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
+      const RunResult r = run("test-socket-signals", 1 + static_cast<uint32_t>(seed % 3), seed, k);
       EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
     }
   }
