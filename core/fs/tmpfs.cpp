@@ -6,11 +6,15 @@
 // with no name in any directory (tmpfs_create_memfd).
 //
 // One spin lock per tmpfs instance guards every directory's entries and serializes writers
-// (O_APPEND stays atomic); a file's pages and size are guarded by its object's lock instead,
-// which the fault path takes too. Copies to and from user memory happen under the tmpfs lock
-// (a fault there takes the address-space lock, which ranks above it) but never under the
-// object's lock: the data goes through a kernel bounce buffer, because the user buffer may be
-// a mapping of the very same file. A vnode's last release never happens under the tmpfs
+// (O_APPEND stays atomic), readers and truncation; a file's pages and size are guarded by its
+// object's lock as well, which the fault path takes. Copies to and from user memory happen under
+// the tmpfs lock (a fault there takes the address-space lock and then an object's lock, which
+// rank above it) but never under the object's lock, because the user buffer may be a mapping of
+// the very same file. A page is looked up (or made) under the object's lock and copied after it
+// is dropped: why that page cannot be freed meanwhile: a file's pages are freed only by
+// truncate, which holds the tmpfs lock the copy runs under, or by the object's last release,
+// and the open file holds the node that holds the object (mappings never drop pages of a file:
+// MADV_DONTNEED only unmaps shared pages). A vnode's last release never happens under the tmpfs
 // lock, because freeing a directory releases its children, which takes it again.
 #include "core/kernel.h"
 #include "core/fs/vfs.h"
@@ -23,8 +27,6 @@ namespace {
 // Linux's limit is the page cache's (MAX_LFS_FILESIZE); pages only exist once written, so this
 // only bounds offsets.
 constexpr u64 kMaxFileSize = 1ull << 40;
-// Bytes moved per step between user memory and a file's pages (see the header comment).
-constexpr usize kBounceSize = 512;
 
 struct TmpFs : FileSystem {
   SpinLock lock{LockRank::Wait};
@@ -252,30 +254,32 @@ class TmpNode final : public Vnode {
 
   Result<usize> read(u64 offset, const IoBuffer& out, usize length) override {
     if (is_directory()) return Errno::kEISDIR;
-    VmObject* data;
-    {
-      SpinLockGuard guard(tfs()->lock);
-      data = m_data;  // released only when the node goes, and the caller holds the node
-    }
+    // Under the tmpfs lock: no truncate can free a page between its lookup and the copy.
+    SpinLockGuard guard(tfs()->lock);
+    VmObject* data = m_data;
     if (data == nullptr) return usize{0};  // never written: empty
-    u8 bounce[kBounceSize];
+    static const u8 kZeros[512] = {};
     usize done = 0;
     while (done < length) {
       const u64 at = offset + done;
+      const u64 in_page = at % hal::kPageSize;
       usize chunk = 0;
+      u64 phys = 0;
       {
-        SpinLockGuard guard(data->lock());
+        SpinLockGuard data_guard(data->lock());
         const u64 size = data->size_locked();
         if (at >= size) break;
-        chunk = min<u64>(min<u64>(length - done, size - at), kBounceSize);
-        chunk = min<u64>(chunk, hal::kPageSize - at % hal::kPageSize);
-        if (VmObject::Page* page = data->find_locked(at / hal::kPageSize)) {
-          copy_bytes(bounce, static_cast<u8*>(hal::phys_to_virt(page->phys)) + at % hal::kPageSize, chunk);
-        } else {
-          fill_bytes(bounce, 0, chunk);  // a hole reads zeros
-        }
+        chunk = min<u64>(min<u64>(length - done, size - at), hal::kPageSize - in_page);
+        if (VmObject::Page* page = data->find_locked(at / hal::kPageSize)) phys = page->phys;
       }
-      if (!out.put(done, bounce, chunk)) {
+      bool ok = true;
+      if (phys != 0) {
+        ok = out.put(done, static_cast<u8*>(hal::phys_to_virt(phys)) + in_page, chunk);
+      } else {
+        // A hole reads zeros.
+        for (usize z = 0; z < chunk && ok; z += sizeof(kZeros)) ok = out.put(done + z, kZeros, min(sizeof(kZeros), chunk - z));
+      }
+      if (!ok) {
         if (done == 0) return Errno::kEFAULT;
         break;
       }
@@ -327,28 +331,33 @@ class TmpNode final : public Vnode {
     }
     if (offset >= kMaxFileSize) return Errno::kEFBIG;
     length = min<u64>(length, kMaxFileSize - offset);
-    u8 bounce[kBounceSize];
     usize done = 0;
     while (done < length) {
       const u64 at = offset + done;
-      const usize chunk = min<u64>(min<u64>(length - done, kBounceSize), hal::kPageSize - at % hal::kPageSize);
-      if (!in.get(bounce, done, chunk)) {
+      const u64 in_page = at % hal::kPageSize;
+      const usize chunk = min<u64>(length - done, hal::kPageSize - in_page);
+      u64 phys = 0;
+      {
+        SpinLockGuard data_guard(data->lock());
+        if ((data->seals_locked() & seal::kGrow) && at + chunk > data->size_locked()) {
+          // F_SEAL_GROW: nothing past the end (Linux's shmem_write_begin).
+          if (done == 0) return Errno::kEPERM;
+          break;
+        }
+        VmObject::Page* page = data->get_or_make_locked(at / hal::kPageSize);
+        if (page == nullptr) {
+          if (done == 0) return Errno::kENOSPC;
+          break;
+        }
+        phys = page->phys;
+      }
+      // The copy runs under the tmpfs lock only (see the header comment).
+      if (!in.get(static_cast<u8*>(hal::phys_to_virt(phys)) + in_page, done, chunk)) {
         if (done == 0) return Errno::kEFAULT;
         break;
       }
-      SpinLockGuard guard(data->lock());
-      if ((data->seals_locked() & seal::kGrow) && at + chunk > data->size_locked()) {
-        // F_SEAL_GROW: nothing past the end (Linux's shmem_write_begin).
-        if (done == 0) return Errno::kEPERM;
-        break;
-      }
-      VmObject::Page* page = data->get_or_make_locked(at / hal::kPageSize);
-      if (page == nullptr) {
-        if (done == 0) return Errno::kENOSPC;
-        break;
-      }
-      copy_bytes(static_cast<u8*>(hal::phys_to_virt(page->phys)) + at % hal::kPageSize, bounce, chunk);
       done += chunk;
+      SpinLockGuard data_guard(data->lock());
       if (at + chunk > data->size_locked()) data->set_size_locked(at + chunk);
     }
     m_mtime_ns = hal::realtime_ns();

@@ -16,7 +16,8 @@
 // its address space's lock and then takes the object's. Its page list and `size` are guarded
 // by it. Never copy to or from user memory under it: the copy may fault, and the fault takes
 // an address-space lock (lower rank) and, when the user buffer maps this very object, this
-// lock again. File I/O goes through a kernel bounce buffer instead (core/fs/tmpfs.cpp).
+// lock again. File I/O looks a page up under it and copies after dropping it, under the file
+// system's lock, which keeps truncate from freeing the page meanwhile (core/fs/tmpfs.cpp).
 #pragma once
 
 #include <hal.h>
