@@ -121,9 +121,10 @@ Result<i64> sys_mmap(SyscallArgs& args) {
     if (vnode == nullptr || !vnode->is_regular()) return Errno::kENODEV;
     if (!file->readable()) return Errno::kEACCES;
     if (type != kMapPrivateFlag) {
-      // mmap(2): EACCES for a shared writable mapping of a file not open for writing, or
-      // open for appending.
-      if ((prot & kProtWrite) && (!file->writable() || (file->flags() & oflag::kAppend))) return Errno::kEACCES;
+      // mmap(2): EACCES for a shared writable mapping of a file not open for writing. (Its
+      // "append-only" is the inode attribute, chattr +a, which tandem has not; O_APPEND is no
+      // obstacle on Linux either.)
+      if ((prot & kProtWrite) && !file->writable()) return Errno::kEACCES;
       object = vnode->vm_object();
       if (object == nullptr && (prot & kProtWrite)) return Errno::kENODEV;
     }

@@ -287,6 +287,11 @@ int main(void) {
   if (ro >= 0) {
     check("size it", syscall(SYS_ftruncate, ro, page));
     close(ro);
+    ro = open(path, O_RDWR | O_APPEND);
+    long appending = mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+    check_ok("shared writable map of an O_APPEND fd", appending);
+    if (appending != -1) syscall(SYS_munmap, appending, page);
+    close(ro);
     ro = open(path, O_RDONLY);
     check("shared writable map of a read-only fd", mmap_raw(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0));
     long view = mmap_raw(NULL, page, PROT_READ, MAP_SHARED, ro, 0);
