@@ -1160,7 +1160,8 @@ class UnixSocket final : public Socket {
           }
           continue;
         }
-        if (copied == total) break;
+        // Linux's loop runs at least once (do ... while (size)): a zero-length read with data
+        // queued still takes the descriptors of the chunk it stands at.
         const u64 available = c->length - c->consumed - skip;
         const usize n = static_cast<usize>(min<u64>(available, total - copied));
         if (!data.put(copied, c->data() + c->consumed + skip, n)) {
@@ -1173,6 +1174,7 @@ class UnixSocket final : public Socket {
             give_files(m_kernel, c, control, true);
             break;
           }
+          if (copied == total) break;
           continue;
         }
         c->consumed += static_cast<u32>(n);
@@ -1183,7 +1185,7 @@ class UnixSocket final : public Socket {
         m_ep->queue.remove(c);
         m_ep->queued.store(m_ep->queued.load() - c->alloc);
         freed.push_back(c);
-        if (had_files) break;
+        if (had_files || copied == total) break;
       }
       if (consumed_any) wake_all(m_ep->writers);
     }

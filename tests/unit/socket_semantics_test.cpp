@@ -463,6 +463,14 @@ void rights_table(User& u) {
   check(u, "close it", u.syscall(sys::kClose, received_fd(u, 0)), 0);
   check(u, "then the rest", recv_fds(u, b, 16, 24), 2);
   check(u, "without control data", static_cast<int64_t>(msg_controllen(u)), 0);
+  // A zero-length recvmsg still takes the descriptors of the bytes it stands at (Linux's
+  // stream read loop runs once); the bytes stay.
+  check(u, "a write with a descriptor", send_fds(u, a, 2, &pr, 1), 2);
+  check(u, "a zero-length recvmsg", recv_fds(u, b, 0, 24), 0);
+  check(u, "takes the descriptor", static_cast<int64_t>(u.load64(kCtl)), 20);
+  check(u, "close it", u.syscall(sys::kClose, received_fd(u, 0)), 0);
+  check(u, "the bytes are still there", recv_fds(u, b, 16, 24), 2);
+  check(u, "without the descriptor", static_cast<int64_t>(msg_controllen(u)), 0);
 
   // Files in flight are released when the socket closes unread (the leak check sees them),
   // and a send that would make a socket reachable only through its own queue is refused.
