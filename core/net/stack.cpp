@@ -73,6 +73,45 @@ __attribute__((no_sanitize("address"))) u64 fnv_raw(u64 hash, const u8* bytes, u
   return hash;
 }
 
+// lwIP 2.1.3's tcp_receive() ACKs every zero-length segment that falls outside the receive
+// window, and with a zero window (RCV.WND = 0) every segment does, although RFC 793 accepts an
+// empty segment with SEG.SEQ = RCV.NXT then. When both ends of a connection are lwIP's (127.0.0.1)
+// and both have zero windows (two programs that write and do not read), each ACK answers the
+// other's: an endless ACK storm inside one netif_poll(), with the stack lock held. The loopback
+// path therefore eats a pure ACK that the receiving PCB would only answer with an ACK: it carries
+// nothing new (same ACK number, same window), arrives at a zero window, at RCV.NXT. A real peer
+// (the card) does not do this, so only looped packets are looked at. On the loopback interface
+// nothing is lost, so no duplicate-ACK retransmission depends on these.
+bool is_zero_window_ack_echo(const struct pbuf* p, const struct netif* input_netif) {
+  if (input_netif == nullptr || input_netif->name[0] != 'l' || input_netif->name[1] != 'o') return false;
+  const auto* b = static_cast<const u8*>(p->payload);
+  if (p->len < 20) return false;
+  const usize ihl = (b[0] & 0x0f) * 4u;
+  if (b[9] != 6 || ihl < 20 || p->len < ihl + 20) return false;
+  const usize total = (usize{b[2]} << 8) | b[3];
+  const u8* t = b + ihl;
+  const usize doff = (t[12] >> 4) * 4u;
+  if (doff < 20 || total != ihl + doff) return false;  // carries data (or is malformed)
+  const u8 flags = t[13];
+  if ((flags & 0x10) == 0 || (flags & (0x01 | 0x02 | 0x04 | 0x20)) != 0) return false;  // ACK only
+  auto be32 = [](const u8* x) { return (u32{x[0]} << 24) | (u32{x[1]} << 16) | (u32{x[2]} << 8) | x[3]; };
+  const u16 sport = static_cast<u16>((t[0] << 8) | t[1]);
+  const u16 dport = static_cast<u16>((t[2] << 8) | t[3]);
+  const u32 seq = be32(t + 4), ack = be32(t + 8);
+  const u32 window = (u32{t[14]} << 8) | t[15];
+  u32 src, dst;
+  copy_bytes(&src, b + 12, 4);
+  copy_bytes(&dst, b + 16, 4);
+  for (struct tcp_pcb* pcb = tcp_active_pcbs; pcb != nullptr; pcb = pcb->next) {
+    if (pcb->local_port != dport || pcb->remote_port != sport || ip_addr_get_ip4_u32(&pcb->local_ip) != dst ||
+        ip_addr_get_ip4_u32(&pcb->remote_ip) != src)
+      continue;
+    return pcb->state == ESTABLISHED && pcb->rcv_wnd == 0 && seq == pcb->rcv_nxt && ack == pcb->lastack &&
+           window == pcb->snd_wnd;
+  }
+  return false;
+}
+
 void digest_packet(const struct pbuf* p) {
   u64 hash = g_stack.report.wire_digest;
   for (const struct pbuf* q = p; q != nullptr; q = q->next) hash = fnv_raw(hash, static_cast<const u8*>(q->payload), q->len);
@@ -91,11 +130,11 @@ usize data_length() { return static_cast<usize>(__stop_tandem_lwip_data - __star
 u8* bss_begin() { return reinterpret_cast<u8*>(__start_tandem_lwip_bss); }
 usize bss_length() { return static_cast<usize>(__stop_tandem_lwip_bss - __start_tandem_lwip_bss); }
 
-// Whether lwIP has anything that needs its timers now: a card (ARP aging, reassembly) or TCP
-// PCBs (retransmission, delayed ACKs, TIME_WAIT). Without either, CPU 0 may stay tickless.
-bool needs_timers() {
-  return g_stack.device != nullptr || tcp_active_pcbs != nullptr || tcp_tw_pcbs != nullptr;
-}
+// Whether lwIP has anything that needs its timers now: a card (ARP aging, reassembly) or active
+// TCP PCBs (retransmission, delayed ACKs, FIN_WAIT). Without either, CPU 0 may stay tickless.
+// TIME_WAIT PCBs alone do not keep it awake: they expire at the next timer that runs anyway,
+// and lwIP recycles the oldest when it needs a PCB.
+bool needs_timers() { return g_stack.device != nullptr || tcp_active_pcbs != nullptr; }
 
 // Publishes lwIP's next timeout for CPU 0. Under the lock. A deadline earlier than the one CPU 0
 // may have armed is announced to it by IPI (an idle CPU 0 re-arms when the IPI arrives).
@@ -373,8 +412,13 @@ NetMemoryStats memory_stats_unlocked() {
   NetMemoryStats out;
   static_assert(MEMP_MAX <= 32);
   out.pool_count = MEMP_MAX;
-  for (u32 i = 0; i < MEMP_MAX; ++i) out.pool_used[i] = lwip_stats.memp[i]->used;
+  for (u32 i = 0; i < MEMP_MAX; ++i) {
+    out.pool_used[i] = lwip_stats.memp[i]->used;
+    out.pool_max[i] = lwip_stats.memp[i]->max;
+    out.pool_errors += lwip_stats.memp[i]->err;
+  }
   out.heap_used = lwip_stats.mem.used;
+  out.heap_max = lwip_stats.mem.max;
   for (struct tcp_pcb* pcb = tcp_active_pcbs; pcb != nullptr; pcb = pcb->next) ++out.tcp_pcbs;
   for (struct tcp_pcb* pcb = tcp_tw_pcbs; pcb != nullptr; pcb = pcb->next) ++out.tcp_pcbs;
   for (struct tcp_pcb_listen* pcb = tcp_listen_pcbs.listen_pcbs; pcb != nullptr; pcb = pcb->next) ++out.tcp_pcbs;
@@ -411,8 +455,12 @@ void tandem_lwip_diag(const char* format, ...) {
   tandem::klog("lwip: %s", line);
 }
 
-int tandem_lwip_ip4_input_hook(struct pbuf* p, struct netif*) {
+int tandem_lwip_ip4_input_hook(struct pbuf* p, struct netif* input_netif) {
   tandem::digest_packet(p);
+  if (tandem::is_zero_window_ack_echo(p, input_netif)) {
+    pbuf_free(p);  // eaten: lwIP would answer it with the same ACK (see above)
+    return 1;
+  }
   return 0;
 }
 

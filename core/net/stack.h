@@ -107,6 +107,9 @@ struct NetMemoryStats {
   u32 pool_used[32] = {};  // per memp pool, in lwIP's MEMP_* order
   u32 pool_count = 0;
   u64 heap_used = 0;
+  u64 heap_max = 0;  // the most the heap ever held (lwIP's mem.max)
+  u32 pool_max[32] = {};
+  u32 pool_errors = 0;  // allocations a pool refused, all pools
   u32 tcp_pcbs = 0;  // active + TIME_WAIT + listening
 };
 NetMemoryStats net_memory_stats(Kernel& kernel);
