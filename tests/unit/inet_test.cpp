@@ -22,7 +22,8 @@ using namespace ulib;
 namespace sys {
 constexpr uint64_t kRead = 0, kWrite = 1, kClose = 3, kPoll = 7, kSocket = 41, kConnect = 42, kAccept = 43,
                    kSendto = 44, kRecvfrom = 45, kShutdown = 48, kBind = 49, kListen = 50, kGetsockname = 51,
-                   kGetpeername = 52, kSetsockopt = 54, kGetsockopt = 55, kAccept4 = 288;
+                   kGetpeername = 52, kSetsockopt = 54, kGetsockopt = 55, kAccept4 = 288, kEpollCreate1 = 291,
+                   kEpollCtl = 233, kEpollWait = 232;
 }
 constexpr uint64_t kAfInet = 2, kSockStream = 1, kSockDgram = 2, kSockRaw = 3, kSockNonblock = 04000;
 constexpr uint64_t kSolSocket = 1, kSoReuseAddr = 2, kSoError = 4, kSoKeepAlive = 9, kSolIp = 0, kIpTtl = 2,
@@ -311,6 +312,29 @@ void error_table(User& u) {
   if (!(hup & (kPollErr | kPollHup))) u.fail("poll after a reset: 0x%llx", static_cast<unsigned long long>(hup));
   check(u, "read after a reset", u.syscall(sys::kRead, c3, kRx, 100), -ECONNRESET);
   check(u, "send after a reset", u.syscall(sys::kSendto, c3, kTx, 4, kMsgNoSignal, 0, 0), -EPIPE);
+
+  // epoll: the listener becomes readable when a connection completes, and the accepted socket
+  // when data arrives.
+  const int64_t ep = must(u, "epoll_create1", u.syscall(sys::kEpollCreate1, 0));
+  u.store32(kOpt, static_cast<uint32_t>(kPollIn));  // struct epoll_event, packed: events, data
+  u.store32(kOpt + 4, static_cast<uint32_t>(l1));
+  u.store32(kOpt + 8, 0);
+  must(u, "epoll_ctl", u.syscall(sys::kEpollCtl, ep, 1, l1, kOpt));
+  check(u, "nothing ready", u.syscall(sys::kEpollWait, ep, kPollFds, 4, 0), 0);
+  const int64_t c4 = must(u, "socket", tcp_socket(u, kSockNonblock));
+  check(u, "nonblocking connect", u.syscall(sys::kConnect, c4, kAddrA, 16), -EINPROGRESS);
+  check(u, "epoll_wait", u.syscall(sys::kEpollWait, ep, kPollFds, 4, 1000), 1);
+  check(u, "EPOLLIN", u.load32(kPollFds) & kPollIn, kPollIn);
+  check(u, "its data", u.load32(kPollFds + 4), static_cast<uint32_t>(l1));
+  const int64_t s4 = must(u, "accept", u.syscall(sys::kAccept4, l1, 0, 0, 0));
+  u.store32(kOpt + 4, static_cast<uint32_t>(s4));
+  must(u, "epoll_ctl", u.syscall(sys::kEpollCtl, ep, 1, s4, kOpt));
+  must(u, "epoll_ctl del", u.syscall(sys::kEpollCtl, ep, 2, l1, kOpt));
+  check(u, "the new socket is not readable", u.syscall(sys::kEpollWait, ep, kPollFds, 4, 0), 0);
+  check(u, "write", u.syscall(sys::kWrite, c4, kTx, 5), 5);
+  check(u, "epoll_wait after data", u.syscall(sys::kEpollWait, ep, kPollFds, 4, 1000), 1);
+  check(u, "its data", u.load32(kPollFds + 4), static_cast<uint32_t>(s4));
+  for (int64_t fd : {ep, s4, c4}) must(u, "close", u.syscall(sys::kClose, fd));
 
   for (int64_t fd : {l1, l2, c1, c2, c3}) must(u, "close", u.syscall(sys::kClose, fd));
   exit_group(u, 0);
