@@ -79,6 +79,10 @@ struct Endpoint {
   Endpoint* peer = nullptr;  // retained
   WaitList readers;  // waiting for data (or, listening, for a connection)
   WaitList writers;  // senders waiting for room in queue (or, listening, for backlog room)
+  // Readers wake the writers once the queue has drained to this many bytes (half the largest
+  // sleeping writer's SO_SNDBUF, as Linux's sock_def_write_space), not at every read: a writer
+  // woken for every chunk would sleep again at once.
+  u64 writer_wake_at = 0;
   ListNode pending_node;
   IntrusiveList<Endpoint, &Endpoint::pending_node> pending;  // listening: connections to accept
   u32 backlog = 0;
@@ -839,6 +843,13 @@ class UnixSocket final : public Socket {
     c->file_count = 0;
   }
 
+  // After a read, under e's lock: wakes the writers once the queue has drained enough.
+  void wake_writers(Endpoint* e) {
+    if (e->writers.empty() || e->queued.load() > e->writer_wake_at) return;
+    wake_all(e->writers);
+    e->writer_wake_at = 0;
+  }
+
   Endpoint* peer_retained() {
     SpinLockGuard guard(m_ep->lock);
     Endpoint* p = m_ep->peer;
@@ -928,6 +939,7 @@ class UnixSocket final : public Socket {
         drop_rights();
         IrqLockHolder again(peer->lock);
         if (peer->queued.load() >= sndbuf && !peer->dead && (peer->shutdown & kRcvShutdown) == 0) {
+          peer->writer_wake_at = max(peer->writer_wake_at, sndbuf / 2);
           auto slept = wait_on(peer->lock, peer->writers, deadline);
           if (slept.is_error()) {
             error = slept.error();
@@ -936,44 +948,51 @@ class UnixSocket final : public Socket {
         }
         continue;
       }
-      // Append to the last chunk when it carries no descriptors and neither does this piece.
-      Chunk* tail = peer->queue.back();
-      Chunk* chunk;
-      bool fresh = false;
-      if (files == nullptr && tail != nullptr && tail->files == nullptr && tail->length < tail->capacity) {
-        chunk = tail;
-      } else {
-        chunk = allocate_chunk(m_kernel, static_cast<usize>(min<u64>(total - sent, Heap::kMaxObject)));
-        if (chunk == nullptr) {
-          held.unlock();
-          drop_rights();
-          error = Errno::kENOBUFS;
+      // Append as much as fits under one hold of the lock: one wake-up and one readiness notice
+      // per batch, not per chunk.
+      Errno failed = static_cast<Errno>(0);
+      bool appended = false;
+      do {
+        // Append to the last chunk when it carries no descriptors and neither does this piece.
+        Chunk* tail = peer->queue.back();
+        Chunk* chunk;
+        bool fresh = false;
+        if (files == nullptr && tail != nullptr && tail->files == nullptr && tail->length < tail->capacity) {
+          chunk = tail;
+        } else {
+          chunk = allocate_chunk(m_kernel, static_cast<usize>(min<u64>(total - sent, Heap::kMaxObject)));
+          if (chunk == nullptr) {
+            failed = Errno::kENOBUFS;
+            break;
+          }
+          fresh = true;
+        }
+        const usize n = static_cast<usize>(min<u64>(total - sent, chunk->capacity - chunk->length));
+        if (!data.get(chunk->data() + chunk->length, sent, n)) {
+          if (fresh) m_kernel.heap().free(chunk, chunk->alloc);
+          failed = Errno::kEFAULT;
           break;
         }
-        fresh = true;
-      }
-      const usize n = static_cast<usize>(min<u64>(total - sent, chunk->capacity - chunk->length));
-      if (!data.get(chunk->data() + chunk->length, sent, n)) {
-        if (fresh) m_kernel.heap().free(chunk, chunk->alloc);
-        held.unlock();
-        drop_rights();
-        error = Errno::kEFAULT;
-        break;
-      }
-      chunk->length += static_cast<u32>(n);
-      if (fresh) {
-        chunk->files = files;
-        chunk->file_count = file_count;
-        files = nullptr;
-        file_count = 0;
-        peer->queue.push_back(chunk);
-        peer->queued.store(peer->queued.load() + chunk->alloc);
-      }
-      sent += n;
-      wake_all(peer->readers);
+        chunk->length += static_cast<u32>(n);
+        if (fresh) {
+          chunk->files = files;
+          chunk->file_count = file_count;
+          files = nullptr;
+          file_count = 0;
+          peer->queue.push_back(chunk);
+          peer->queued.store(peer->queued.load() + chunk->alloc);
+        }
+        sent += n;
+        appended = true;
+      } while (sent < total && peer->queued.load() < sndbuf);
+      if (appended) wake_all(peer->readers);
       held.unlock();
       drop_rights();
-      notify_readiness();
+      if (appended) notify_readiness();
+      if (failed != static_cast<Errno>(0)) {
+        error = failed;
+        break;
+      }
     }
     release_rights(m_kernel, files, file_count);
     if (sent > 0) return done(static_cast<usize>(sent));
@@ -1086,6 +1105,7 @@ class UnixSocket final : public Socket {
           drop_rights();
           IrqLockHolder again(target->lock);
           if (target->queued.load() >= sndbuf && !target->dead) {
+            target->writer_wake_at = max(target->writer_wake_at, sndbuf / 2);
             auto slept = wait_on(target->lock, target->writers, deadline);
             if (slept.is_error()) error = slept.error();
           }
@@ -1187,7 +1207,7 @@ class UnixSocket final : public Socket {
         freed.push_back(c);
         if (had_files || copied == total) break;
       }
-      if (consumed_any) wake_all(m_ep->writers);
+      if (consumed_any) wake_writers(m_ep);
     }
     free_queue(m_kernel, &freed);
     if (consumed_any) notify_readiness();
@@ -1252,7 +1272,7 @@ class UnixSocket final : public Socket {
           taken.push_back(c);
           if (c->record_end) break;
         }
-        wake_all(m_ep->writers);
+        wake_writers(m_ep);
       }
     }
     free_queue(m_kernel, &taken);
