@@ -35,11 +35,14 @@ volatile u64 g_length = 0;
 void tlb_service() {
   if (!__atomic_load_n(&g_in_flight, __ATOMIC_ACQUIRE)) return;
   PerCpu* cpu = this_cpu();
-  if (!__atomic_load_n(&cpu->tlb_pending, __ATOMIC_ACQUIRE)) return;
+  // Taken with one exchange: a spin loop may call this with interrupts enabled (a page fault
+  // waiting for the address space lock), and the shootdown IPI may then run it again inside
+  // it. Testing the flag and clearing it later acknowledged the request twice, the count of
+  // missing acknowledgements wrapped, and the initiator waited for ever holding its lock.
+  if (!__atomic_exchange_n(&cpu->tlb_pending, 0u, __ATOMIC_ACQ_REL)) return;
   // A CPU that has switched to another table since it was marked has nothing to flush (the
   // CR3 write did it); flushing anyway would be harmless too.
   if ((read_cr3() & kAddrMask) == g_pml4) tlb_flush_local(g_virt, g_length);
-  __atomic_store_n(&cpu->tlb_pending, 0u, __ATOMIC_RELAXED);
   __atomic_sub_fetch(&g_acks_missing, 1u, __ATOMIC_ACQ_REL);
 }
 
