@@ -215,7 +215,10 @@ void lapic_init_this_cpu() {
   wrmsr(kMsrApicBase, rdmsr(kMsrApicBase) | (1u << 11));  // global enable, xAPIC mode
   lapic_write(kLapicTpr, 0);
   lapic_write(kLapicLvtLint0, kLvtMasked);
-  lapic_write(kLapicLvtLint1, kLvtMasked);
+  // LINT1 delivers NMIs, as on every PC: QEMU's monitor `nmi` (run-kernel sends one to every
+  // CPU before a timeout) arrives there and prints each CPU's backtrace.
+  constexpr u32 kLvtDeliveryNmi = 4u << 8;
+  lapic_write(kLapicLvtLint1, kLvtDeliveryNmi);
   lapic_write(kLapicLvtError, kLvtMasked);
   lapic_write(kLapicLvtTimer, kLvtMasked | kVecTimer);
   lapic_write(kLapicEsr, 0);

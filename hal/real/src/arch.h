@@ -300,7 +300,7 @@ void watchdog_heartbeat();                // from the timer interrupt
 void watchdog_check();                    // from the timer interrupt and spin loops
 // From the timer interrupt: a CPU that ticks but stays in the kernel without a context switch,
 // a system call, user mode or an idle halt for twice the timeout is in a soft lockup.
-void watchdog_soft_check(bool from_user, u64 rip);
+void watchdog_soft_check(bool from_user, u64 rip, u64 rbp);
 inline void note_progress() {
   PerCpu* cpu = this_cpu();
   cpu->progress = cpu->progress + 1;  // only this CPU writes it

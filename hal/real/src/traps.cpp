@@ -199,7 +199,7 @@ void device_or_ipi(TrapFrame& f, bool from_user) {
     lapic_eoi();
     watchdog_heartbeat();
     watchdog_check();
-    watchdog_soft_check(from_user, f.rip);
+    watchdog_soft_check(from_user, f.rip, f.rbp);
     PerCpu* cpu = this_cpu();
     if (!cpu->timer_deadline || monotonic_ns() < cpu->timer_deadline) {
       timer_interrupt();

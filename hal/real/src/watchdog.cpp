@@ -82,7 +82,7 @@ void watchdog_check() {
   }
 }
 
-void watchdog_soft_check(bool from_user, u64 rip) {
+void watchdog_soft_check(bool from_user, u64 rip, u64 rbp) {
   PerCpu* cpu = this_cpu();
   const u64 now = monotonic_ns();
   if (from_user || cpu->progress != cpu->progress_seen || !__atomic_load_n(&g_armed, __ATOMIC_ACQUIRE)) {
@@ -95,6 +95,8 @@ void watchdog_soft_check(bool from_user, u64 rip) {
   klog("watchdog: cpu %u made no progress for %lu ms (in the kernel with interrupts enabled: no context switch, "
        "system call, user mode or idle): soft lockup at rip %lx",
        cpu->id, static_cast<unsigned long>((now - cpu->progress_seen_ns) / 1'000'000), rip);
+  // Where the loop is: the interrupted code's frames (panic prints only this interrupt's).
+  print_backtrace(rip, rbp);
   panic("watchdog: a CPU is stuck in the kernel");
 }
 
