@@ -15,6 +15,7 @@
 #   --initrd F   boot this initramfs as is instead of building one
 #   --no-busybox leave Debian's busybox-static out of the initramfs
 #   --strace     the kernel logs every system call with its arguments and result
+#   --kernel-args W  more words for the kernel's command line (e.g. "watchdog=30 futex=spin")
 #   --stats      at exit, the kernel prints each CPU's busy and idle time, context switches,
 #                IPIs, timer interrupts and system calls as a table (default: a summary line)
 #   --initargs P with --initrd: PROGRAM's argv and environment come from the file P inside the
@@ -34,7 +35,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem boot: $*" >&2; exit 2; }
 
 cpus=1
@@ -45,6 +46,7 @@ initrd=
 initargs=
 strace=0
 stats=0
+kernel_args=
 timeout_secs=60
 busybox=1
 net=()
@@ -58,6 +60,7 @@ while [ $# -gt 0 ]; do
     --initargs) initargs=${2:?}; shift 2 ;;
     --strace) strace=1; shift ;;
     --stats) stats=1; shift ;;
+    --kernel-args) kernel_args=${2?--kernel-args needs words}; shift 2 ;;
     --timeout) timeout_secs=${2:?}; shift 2 ;;
     --no-busybox) busybox=0; shift ;;
     --net) net+=(--net); shift ;;
@@ -132,6 +135,7 @@ fi
 cmdline="init=$init"
 [ "$strace" = 0 ] || cmdline+=" strace"
 [ "$stats" = 0 ] || cmdline+=" stats"
+[ -z "$kernel_args" ] || cmdline+=" $kernel_args"
 if [ -n "$initargs" ]; then
   [ -n "$initrd" ] && [ $# -eq 0 ] || die "--initargs goes with --initrd and no arguments after PROGRAM"
   cmdline+=" initargs=$initargs"

@@ -11,6 +11,9 @@
 #   --forward H:G    forward host TCP port H to guest port G (implies --net; default 5555:5555)
 #   --timeout S      seconds before giving up (default 300)
 #   --strace         the kernel logs every system call (to find what the runtime misses)
+#   --kernel-args W  more words for the kernel's command line (e.g. "watchdog=30")
+#   --initrd-out F   only write the initramfs to F and print the kernel command line that
+#                    boots it (for tests that run qemu/run-kernel themselves); no build, no boot
 #   --stats          at exit, a table of each CPU's busy/idle time, switches and IPIs
 #   --eval EXPR      run EXPR with -noshell (end it with halt() or halt(N))
 #   -- ARGS...       init arguments for the runtime after `-boot start_clean`, as given to erl
@@ -24,7 +27,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem erlang: $*" >&2; exit 2; }
 
 cpus=8
@@ -35,6 +38,7 @@ forwards=()
 timeout_secs=300
 eval_expr=
 have_eval=0
+initrd_out=
 strace=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -45,6 +49,8 @@ while [ $# -gt 0 ]; do
     --forward) net=1; forwards+=("${2:?--forward needs HOST:GUEST}"); shift 2 ;;
     --strace) strace+=(--strace); shift ;;
     --stats) strace+=(--stats); shift ;;
+    --initrd-out) initrd_out=${2:?--initrd-out needs a file}; shift 2 ;;
+    --kernel-args) strace+=(--kernel-args "${2?--kernel-args needs words}"); shift 2 ;;
     --timeout) timeout_secs=${2:?--timeout needs a value}; shift 2 ;;
     --eval) eval_expr=${2?--eval needs an expression}; have_eval=1; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -62,13 +68,17 @@ for f in "${forwards[@]}"; do
   [[ "$f" =~ ^[0-9]+:[0-9]+$ ]] || die "--forward $f: expected HOST:GUEST port numbers"
 done
 
-bash "$ROOT/tools/setup.sh" --quiet toolchain qemu erlang base
+[ -n "$initrd_out" ] || bash "$ROOT/tools/setup.sh" --quiet toolchain qemu erlang base
 
 erts=$(ls -d /usr/lib/erlang/erts-*/ 2>/dev/null | sort | tail -n 1)
 erts=${erts%/}
 [ -x "$erts/bin/beam.smp" ] || die "no beam.smp under /usr/lib/erlang (install erlang-base)"
 
 work=$ROOT/build/erlang
+if [ -n "$initrd_out" ]; then
+  work=$(mktemp -d "${TMPDIR:-/tmp}/tandem-erlang.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+fi
 mkdir -p "$work/root/etc/tandem"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$work/root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/root/etc/group"
@@ -90,12 +100,16 @@ env=("BINDIR=$erts/bin" "ROOTDIR=/usr/lib/erlang" "EMU=beam" "PROGNAME=erl" "HOM
   printf '%s\0' "${env[@]}"
 } >"$work/root/etc/tandem/init.args"
 
+if [ -n "$initrd_out" ]; then
+  python3 "$ROOT/tools/mkinitramfs" -o "$initrd_out" --payload erlang --dir "$work/root"
+  echo "init=$beam initargs=/etc/tandem/init.args"
+  exit 0
+fi
 python3 "$ROOT/tools/mkinitramfs" -o "$work/initramfs.cpio" --payload erlang --dir "$work/root"
 
 boot=(${strace[@]+"${strace[@]}"} --cpus "$cpus" --mem "$mem" --timeout "$timeout_secs" --initrd "$work/initramfs.cpio"
       --initargs /etc/tandem/init.args)
 if [ "$net" = 1 ]; then
-  grep -q -- '--net' "$ROOT/tools/boot.sh" || die "--net: networking is not available in this build yet"
   boot+=(--net)
   for f in "${forwards[@]}"; do boot+=(--forward "$f"); done
 fi
