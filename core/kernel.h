@@ -165,6 +165,7 @@ class Kernel {
   [[noreturn]] void idle_loop();
   bool any_work(Cpu& self);
   u32 steal_keep(Cpu& victim);
+  bool has_stealable(Cpu& victim, Cpu& thief);
 
   KernelConfig m_config;
   Heap m_heap;

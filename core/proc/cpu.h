@@ -28,6 +28,9 @@ struct Cpu {
   Thread* idle_thread = nullptr;
   Thread* switched_from = nullptr;  // the thread switched away from, until finish_switch
   bool switched_from_exited = false;
+  // The thread switched away from may no longer run here (sched_setaffinity): finish_switch
+  // queues it on a CPU it may run on, once it is off this one.
+  bool switched_from_migrates = false;
   // The user page table loaded on this CPU (null: kernel only). Written by this CPU at a switch,
   // read by a CPU that destroys an address space, which waits until no CPU has it loaded.
   Atomic<hal::PageTable*> active_table{nullptr};

@@ -192,7 +192,12 @@ Thread* Kernel::pick_next(Cpu& self) {
     c.run_lock.acquire();
     Thread* t = c.run_queue.front();
     if (&c != &self) {
-      while (t != nullptr && ((t->affinity.load(MemoryOrder::Relaxed) >> self.id) & 1) == 0) t = c.run_queue.next(t);
+      // Neither a thread pinned elsewhere nor one still on its CPU (queued by a switch away from
+      // it that is not complete): the first is not ours to take; waiting for the second while
+      // that CPU may wait for one of ours could deadlock.
+      while (t != nullptr && (((t->affinity.load(MemoryOrder::Relaxed) >> self.id) & 1) == 0 ||
+                              t->on_cpu.load(MemoryOrder::Acquire)))
+        t = c.run_queue.next(t);
     }
     if (t != nullptr) c.run_queue.remove(t);
     c.run_length.store(static_cast<u32>(c.run_queue.size()), MemoryOrder::Relaxed);
@@ -217,10 +222,12 @@ void Kernel::switch_away(Thread* prev, bool requeue, bool prev_exited) {
   VERIFY(self.current == prev);
   // Kernel locks are never held across a switch: the lock bookkeeping is per CPU.
   VERIFY(self.locks.depth == 0);
-  if (requeue && ((prev->affinity.load(MemoryOrder::Relaxed) >> self.id) & 1) == 0) {
-    // sched_setaffinity took this CPU away: move to one the thread may run on.
-    enqueue(prev, self, true);
-  } else if (requeue) {
+  // sched_setaffinity took this CPU away: the thread moves to one it may run on, but only once
+  // the switch away from it is complete (finish_switch). Queued elsewhere now, another CPU could
+  // pick it while it is still on this one and wait for it, while this CPU waits for a thread
+  // that CPU is leaving: each waiting for the other.
+  const bool migrates = requeue && ((prev->affinity.load(MemoryOrder::Relaxed) >> self.id) & 1) == 0;
+  if (requeue && !migrates) {
     self.run_lock.acquire();
     self.run_queue.push_back(prev);
     self.run_length.store(static_cast<u32>(self.run_queue.size()), MemoryOrder::Relaxed);
@@ -249,6 +256,7 @@ void Kernel::switch_away(Thread* prev, bool requeue, bool prev_exited) {
   next->on_cpu.store(true, MemoryOrder::Relaxed);
   self.switched_from = prev;
   self.switched_from_exited = prev_exited;
+  self.switched_from_migrates = migrates;
   self.current = next;
   self.idle.store(next->is_idle);
   self.slice_started = now;
@@ -273,11 +281,14 @@ void Kernel::finish_switch() {
   Cpu& self = this_cpu();
   Thread* prev = self.switched_from;
   const bool prev_exited = self.switched_from_exited;
+  const bool prev_migrates = self.switched_from_migrates;
   self.switched_from = nullptr;
   self.switched_from_exited = false;
+  self.switched_from_migrates = false;
   if (prev != nullptr) {
     prev->on_cpu.store(false, MemoryOrder::Release);
     if (prev_exited) reap(prev);
+    else if (prev_migrates) enqueue(prev, self, true);
   }
   reprogram_timer(self);
 }
@@ -460,9 +471,21 @@ bool Kernel::any_work(Cpu& self) {
   if (self.run_length.load() > 0) return true;
   for (u32 i = 1; i < m_config.cpu_count; ++i) {
     Cpu& victim = cpu((self.id + i) % m_config.cpu_count);
-    if (victim.run_length.load() > steal_keep(victim)) return true;
+    if (victim.run_length.load() > steal_keep(victim) && has_stealable(victim, self)) return true;
   }
   return false;
+}
+
+bool Kernel::has_stealable(Cpu& victim, Cpu& thief) {
+  // Only a thread whose affinity allows the thief counts: an idle CPU that saw the others'
+  // pinned threads as work would leave its halt, find nothing to take, and spin for ever.
+  victim.run_lock.acquire();
+  bool found = false;
+  for (Thread* t = victim.run_queue.front(); t != nullptr && !found; t = victim.run_queue.next(t)) {
+    found = ((t->affinity.load(MemoryOrder::Relaxed) >> thief.id) & 1) != 0 && !t->on_cpu.load(MemoryOrder::Acquire);
+  }
+  victim.run_lock.release();
+  return found;
 }
 
 }  // namespace tandem
