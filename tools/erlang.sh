@@ -16,6 +16,8 @@
 #                    boots it (for tests that run qemu/run-kernel themselves); no build, no boot
 #   --stats          at exit, a table of each CPU's busy/idle time, switches and IPIs
 #   --eval EXPR      run EXPR with -noshell (end it with halt() or halt(N))
+#   --echo-server S  run the gen_tcp echo server of tools/erlang/echo-server.erl on port 5555 for
+#                    S seconds (0: until the machine is stopped); implies --net
 #   -- ARGS...       init arguments for the runtime after `-boot start_clean`, as given to erl
 #   (neither)        the Erlang shell on the serial console
 #
@@ -27,7 +29,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem erlang: $*" >&2; exit 2; }
 
 cpus=8
@@ -53,6 +55,10 @@ while [ $# -gt 0 ]; do
     --kernel-args) strace+=(--kernel-args "${2?--kernel-args needs words}"); shift 2 ;;
     --timeout) timeout_secs=${2:?--timeout needs a value}; shift 2 ;;
     --eval) eval_expr=${2?--eval needs an expression}; have_eval=1; shift 2 ;;
+    --echo-server)
+      [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--echo-server needs a number of seconds"
+      eval_expr=$(grep -v '^%' "$ROOT/tools/erlang/echo-server.erl" | sed "s/DURATION_MS/$(( $2 * 1000 ))/")
+      have_eval=1 net=1; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     *) usage >&2; die "unknown argument $1" ;;
