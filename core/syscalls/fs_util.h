@@ -110,4 +110,9 @@ inline Result<AtStart> at_start(i32 dirfd, const char* path) {
   return start;
 }
 
+// Installs two new files (consuming a reference to each) and stores their descriptors as two
+// ints at user address `out`: pipe2 and socketpair. On any failure nothing stays installed and
+// both files are released. Defined in core/syscalls/ipc.cpp.
+Result<i64> install_pair(File* a, File* b, bool cloexec, u64 out);
+
 }  // namespace tandem

@@ -7,10 +7,6 @@
 
 namespace tandem {
 
-namespace {
-
-// Installs two new files and stores their descriptors at `out`; on any failure nothing stays
-// installed and both files are closed.
 Result<i64> install_pair(File* a, File* b, bool cloexec, u64 out) {
   FileTable* files = TRY(current_files());
   auto fa = files->install(a, cloexec);
@@ -33,6 +29,8 @@ Result<i64> install_pair(File* a, File* b, bool cloexec, u64 out) {
   }
   return 0;
 }
+
+namespace {
 
 Result<i64> do_pipe(SyscallArgs& args, u64 out, u64 flags) {
   if ((flags & ~static_cast<u64>(oflag::kCloExec | oflag::kNonBlock | oflag::kDirect)) != 0) return Errno::kEINVAL;

@@ -334,26 +334,7 @@ Result<i64> sys_socketpair(SyscallArgs& args) {
   Socket* b = nullptr;
   TRY(create_socket_pair(args.kernel, static_cast<i32>(args.arg[0]), type, static_cast<i32>(args.arg[2]),
                          file_flags, &a, &b));
-  FileTable* files = TRY(current_files());
-  auto fa = files->install(a, cloexec);
-  if (fa.is_error()) {
-    a->release();
-    b->release();
-    return fa.error();
-  }
-  auto fb = files->install(b, cloexec);
-  if (fb.is_error()) {
-    (void)files->close(fa.value());
-    b->release();
-    return fb.error();
-  }
-  const i32 fds[2] = {fa.value(), fb.value()};
-  if (!hal::copy_to_user(args.arg[3], fds, sizeof(fds))) {
-    (void)files->close(fds[0]);
-    (void)files->close(fds[1]);
-    return Errno::kEFAULT;
-  }
-  return 0;
+  return install_pair(a, b, cloexec, args.arg[3]);
 }
 
 Result<i64> sys_bind(SyscallArgs& args) {
