@@ -253,6 +253,12 @@ namespace kentry {
   klog("boot: %u CPUs, %lu MiB of memory, futex mode %s", config.cpu_count,
        static_cast<unsigned long>(info.memory_bytes >> 20),
        config.futex_mode == FutexMode::Blocking ? "blocking" : "spin-yield");
+  // PCI devices are probed while CPU 0 is the only one running: probing changes the machine's
+  // memory map (BAR sizing, memory decoding, bus mastering), and QEMU 7.2's TCG races such a
+  // change against another CPU's MMIO access (a local APIC write on a timer tick): QEMU itself
+  // crashes (SIGSEGV in memory_region_access_valid), one boot in about twenty on 8 CPUs. Nothing
+  // after the probe changes the map. boot_init attaches the card to the stack later.
+  netdev_probe(*kernel);
   hal::start_secondary_cpus(kernel);
   kernel->cpu_main(0);
 }
