@@ -1,6 +1,7 @@
 #include "core/kernel.h"
 
 #include "core/fs/file_table.h"
+#include "core/ipc/ipc.h"
 
 #include "core/lib/print.h"
 #include "core/net/stack.h"
@@ -286,8 +287,11 @@ void Kernel::on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user) 
       if (c.id == 0) reprogram_timer(c);
       break;
     case kentry::Vector::IpiTlbShootdown:
+      ++c.stats.ipis_received;
+      break;
     case kentry::Vector::IpiBacktrace:
       ++c.stats.ipis_received;
+      if (c.id == 0) dump_state();
       break;
     case kentry::Vector::Device:
       for (const IrqSlot& slot : m_irq_handlers) {
@@ -312,6 +316,21 @@ void Kernel::return_to_user(hal::UserFrame& frame) {
   }
   // No kernel lock may be held on the way back to user mode.
   VERIFY(this_cpu().locks.depth == 0);
+}
+
+void Kernel::dump_state() {
+  klog("state: threads (tid pid comm state cpu, and the system call each is in)");
+  for_each_thread([&](Thread* t) {
+    const u32 nr = t->syscall_nr.load(MemoryOrder::Relaxed);
+    const char* name = nr == ~0u ? nullptr : syscall_name(nr);
+    char comm[sizeof(t->comm) + 1] = {};
+    copy_bytes(comm, t->comm, sizeof(t->comm));
+    klog("state:   %u %u '%s' %s cpu %u%s%s%s%lx%s", t->tid, t->process != nullptr ? t->process->pid : 0, comm,
+         thread_state_name(t->state), t->cpu, name != nullptr ? " in " : "", name != nullptr ? name : "",
+         name != nullptr ? "(" : "", name != nullptr ? static_cast<unsigned long>(t->syscall_arg0.load(MemoryOrder::Relaxed)) : 0ul,
+         name != nullptr ? ", ...)" : "");
+  });
+  epoll_dump_state(*this);
 }
 
 const char* Kernel::check_quiescent_invariants() {

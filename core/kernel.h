@@ -137,6 +137,11 @@ class Kernel {
     }
   }
 
+  // Prints every thread (state, CPU, the system call it is in) and every epoll set's items,
+  // without taking a lock: CPU 0 calls it when a stuck machine is asked for backtraces (the
+  // NMI that qemu/run-kernel sends before its timeout), so the log says who waits for what.
+  void dump_state();
+
   // Checks the kernel's own invariants when every CPU is quiescent. Returns null when they
   // hold, or a description of the first broken one.
   const char* check_quiescent_invariants();

@@ -1,6 +1,7 @@
 #include "core/ipc/ipc.h"
 
 #include "core/kernel.h"
+#include "core/lib/print.h"
 #include "core/proc/signals.h"
 
 namespace tandem {
@@ -662,6 +663,16 @@ class EpollFile final : public File {
     });
   }
 
+  // For Kernel::dump_state: racy reads of a machine that is stuck (no lock is taken).
+  void dump_unlocked() {
+    u32 count = 0;
+    m_items.for_each([&](EpollItem*) { ++count; });
+    klog("state: epoll set %p, %u items (fd events disabled last-ready)", static_cast<void*>(this), count);
+    m_items.for_each([&](EpollItem* item) {
+      klog("state:   fd %d %x %s %x", item->fd, item->events, item->disabled ? "disabled" : "armed", item->last_ready);
+    });
+  }
+
   void stat(KernelStat* st) override { anon_stat(st, 0600, 3); }
   bool seekable() const override { return false; }
   bool is_epoll() const override { return true; }
@@ -767,6 +778,14 @@ Result<i64> epoll_wait_events(File& epoll, u64 out, u32 max, u64 deadline_ns) {
   if (got.is_error()) return got.error();
   if (fault) return Errno::kEFAULT;
   return got.value();
+}
+
+void epoll_dump_state(Kernel& kernel) {
+  Vfs* vfs = kernel.vfs.load();
+  if (vfs == nullptr) return;
+  for (File* e = vfs->epoll_list; e != nullptr; e = static_cast<EpollFile*>(e)->next_epoll) {
+    static_cast<EpollFile*>(e)->dump_unlocked();
+  }
 }
 
 void epoll_forget_file(File& file) {

@@ -39,6 +39,10 @@ Result<i64> epoll_wait_events(File& epoll, u64 out, u32 max, u64 deadline_ns);
 // Called when a file's last reference goes: drops its epoll registrations.
 void epoll_forget_file(File& file);
 
+// Prints every epoll set's items (fd, events asked, one-shot disabled, last readiness seen) for
+// Kernel::dump_state, without taking a lock.
+void epoll_dump_state(Kernel& kernel);
+
 // Waits until check() returns non-zero, the monotonic deadline passes (0: none), or the thread is
 // asked to exit. `check` is called with no lock held; `files_deadline` gives the earliest time a
 // watched file may become ready by itself (timerfd). Returns check()'s value, 0 on timeout,

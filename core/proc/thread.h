@@ -43,6 +43,11 @@ struct Thread {
   // sched_setaffinity: the CPUs the thread may run on (bit i: CPU i); the scheduler queues it
   // only there and never steals it elsewhere. Inherited by the threads it creates.
   Atomic<u64> affinity{~0ull};
+  // The system call in progress (~0: none) and its first argument, for the state dump a stuck
+  // machine prints when it is asked for backtraces (Kernel::dump_state). Written by the thread
+  // itself, read racily by the dump.
+  Atomic<u32> syscall_nr{~0u};
+  Atomic<u64> syscall_arg0{0};
   // References: one for being alive (dropped when reaped), one per joiner.
   Atomic<u32> refs{1};
 

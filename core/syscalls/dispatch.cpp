@@ -61,7 +61,11 @@ void dispatch_syscall(Kernel& kernel, hal::UserFrame& frame) {
   if (number >= kSyscallCount || kTable.entries[number].handler == nullptr) {
     result = -static_cast<i64>(Errno::kENOSYS);
   } else {
+    Thread* self = Kernel::current_thread();
+    self->syscall_arg0.store(args.arg[0], MemoryOrder::Relaxed);
+    self->syscall_nr.store(static_cast<u32>(number), MemoryOrder::Relaxed);
     Result<i64> r = kTable.entries[number].handler(args);
+    self->syscall_nr.store(~0u, MemoryOrder::Relaxed);
     result = r.is_error() ? -static_cast<i64>(r.error()) : r.value();
   }
   frame.rax = static_cast<u64>(result);
