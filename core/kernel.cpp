@@ -373,6 +373,17 @@ void interrupt(Vector vector, hal::u32 irq, hal::UserFrame* user) {
   Kernel::this_cpu().kernel->on_interrupt(vector, irq, user);
 }
 
+void console_input() {
+  // Why this is safe in interrupt context: no core lock is held (every core lock disables
+  // interrupts), and waking takes only the readiness queue's and the scheduler's locks, which
+  // timer interrupts take too. The console vnode (core/fs/synthfs.cpp) keeps no state of its own
+  // to update: its readers and pollers wait on the readiness queue and look again once woken.
+  // A CPU that core has not set up yet, or a kernel without files, has nobody to wake.
+  if (hal::cpu_local() == nullptr) return;
+  tandem::Vfs* vfs = Kernel::this_cpu().kernel->vfs.load();
+  if (vfs != nullptr) vfs->notify_readiness();
+}
+
 bool page_fault(hal::u64 address, hal::u32 access) {
   tandem::Thread* thread = Kernel::current_thread();
   if (thread == nullptr || thread->process == nullptr || thread->process->address_space == nullptr)

@@ -109,7 +109,10 @@ void shutdown(int wait_status);
 
 // Raw console output (serial port on hardware, a buffer in the simulator).
 void console_write(const char* bytes, size_t length);
-// Console input: returns the number of bytes read, 0 when none are available now.
+// Console input: returns the number of bytes read, 0 when none are available now. Never blocks.
+// Input is interrupt-driven: the target keeps what arrives until core takes it here, and calls
+// kentry::console_input() each time more has arrived, so core never needs to look again by
+// itself. Callable from any CPU, with kernel locks held and interrupts disabled.
 size_t console_read(char* bytes, size_t capacity);
 
 // Entropy for AT_RANDOM and getrandom (RDRAND on hardware, the seeded PRNG in the simulator).
@@ -295,6 +298,13 @@ void syscall(hal::UserFrame& frame);
 // An interrupt. `user` is the interrupted user frame when it came from user mode, else null.
 // Core may switch threads before returning when it came from user mode.
 void interrupt(Vector vector, hal::u32 irq, hal::UserFrame* user);
+
+// Console input arrived: hal::console_read() now returns at least one byte (until someone takes
+// it). Called in interrupt context, with interrupts disabled and no core lock held, on any CPU
+// and possibly before core has set up that CPU (hal::cpu_local() still null): core then ignores
+// it, and the bytes wait for the first read. Core only wakes waiters here; it never switches
+// threads, so the target returns to the interrupted code as from any other device interrupt.
+void console_input();
 
 // A page fault on a user address, from user mode or from a user copy in the kernel. Returns
 // true when resolved (the access is retried).

@@ -7,9 +7,9 @@
 // copied out, as Linux's seq_file does for small files; their st_size is 0, as on Linux.
 #include "core/fs/file_table.h"
 #include "core/fs/vfs.h"
+#include "core/ipc/ipc.h"
 #include "core/kernel.h"
 #include "core/lib/print.h"
-#include "core/proc/signals.h"
 
 namespace tandem {
 
@@ -333,7 +333,9 @@ struct SynthFs : FileSystem {
   const SynthNodeSpec* table;
   u32 count;
   // Console input taken from the HAL ahead of a read, so that poll can say whether there is
-  // any (hal::console_read consumes what it returns).
+  // any (hal::console_read consumes what it returns). The HAL announces new input with
+  // kentry::console_input(), which wakes every reader and poller through the VFS's readiness
+  // queue: nothing here is looked at again until then.
   SpinLock input_lock{LockRank::Console};
   char input[256];
   usize input_length = 0;  // guarded by input_lock
@@ -489,16 +491,13 @@ class SynthNode final : public Vnode {
   // Linux polls terminals; /dev/null and the memory devices have no poll, so epoll refuses them.
   bool pollable() override { return spec().device == Dev::Console; }
   // Writing never blocks; reading is ready only once input has arrived, as on a terminal.
+  // Readiness changes only when input arrives, and kentry::console_input() tells pollers then:
+  // next_event_ns() keeps its default (never), so a poll on the console sleeps until input or
+  // its own timeout, without rescans in between.
   u32 poll_events() override {
     u32 events = pollev::kOut | pollev::kWrNorm;
     if (spec().device == Dev::Console && console_input_ready()) events |= pollev::kIn | pollev::kRdNorm;
     return events;
-  }
-  // Console input is polled, not interrupt-driven: poll, select and epoll look again a tick
-  // later while none has arrived.
-  u64 next_event_ns() override {
-    if (spec().device != Dev::Console || console_input_ready()) return 0;
-    return hal::monotonic_ns() + kTickNs;
   }
 
   Result<i64> ioctl(File& file, u64 request, u64 argument) override {
@@ -628,19 +627,28 @@ class SynthNode final : public Vnode {
     return n;
   }
 
+  // Blocks until some input arrives. (A non-blocking descriptor never gets here without input:
+  // File::read answers EAGAIN first.) The wait is the readiness queue's: kentry::console_input()
+  // wakes it, as it wakes poll, select and epoll. A reader also wakes when another file's
+  // readiness changes, looks, and sleeps again; that costs a look per change, but the console
+  // needs no wait queue of its own that the HAL's callback would have to find.
   Result<usize> console_read(const IoBuffer& out, usize length) {
     if (length == 0) return usize{0};
+    Vfs* vfs = TRY(kernel_vfs(kernel()));
+    ReadinessWaiter waiter{kernel(), *vfs};
     char chunk[256];
-    // Console input is polled: wait in 10 ms steps until some bytes arrive. (A non-blocking
-    // descriptor never gets here without input: File::read answers EAGAIN first.)
     for (;;) {
+      // The sequence is read before the look: input that arrives after the look moves it, and
+      // the sleep then returns at once instead of missing that input.
+      waiter.begin();
       const usize got = take_console_input(chunk, min(sizeof(chunk), length));
       if (got > 0) {
         if (!out.put(0, chunk, got)) return Errno::kEFAULT;
         return got;
       }
-      if (signal_pending(Kernel::current_thread())) return Errno::kERESTARTSYS;
-      kernel().sleep_until(hal::monotonic_ns() + kTickNs);
+      // A signal (or an exit) ends the wait: ERESTARTSYS, which the signal code restarts or
+      // turns into EINTR, as for a pipe.
+      if (!waiter.sleep(0)) return Errno::kERESTARTSYS;
     }
   }
 

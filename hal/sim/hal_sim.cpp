@@ -69,6 +69,7 @@ struct SimHal {
   std::vector<hal::PageTable*> tables;   // page tables created during the current run
   std::vector<Tlb> tlbs;                 // one per CPU
   uint32_t msi_next = 0;                 // MSI irqs handed out during the current run
+  std::string console_input;             // typed by console_input(), not yet read by the kernel
 };
 thread_local SimHal t_hal;
 
@@ -211,7 +212,17 @@ void install_hal(Machine& m) {
   t_hal.live.clear();
   t_hal.tlbs.assign(m.config().cpus, Tlb{});
   t_hal.msi_next = 0;
+  t_hal.console_input.clear();
   m.set_cleanup(&cleanup, nullptr);
+}
+
+void console_input(const char* bytes, size_t length) {
+  Machine& m = machine();
+  t_hal.console_input.append(bytes, length);
+  // As on hardware: the UART's interrupt goes to CPU 0, and the kernel hears of the input when
+  // CPU 0 takes it (deliver_interrupt), at a scheduling point like any other interrupt.
+  m.cpu(0).device_irqs |= 1ull << kConsoleIrq;
+  m.raise(0, kIrqDevice);
 }
 
 void deliver_interrupt(uint32_t bit) {
@@ -231,7 +242,13 @@ void deliver_interrupt(uint32_t bit) {
     user = &static_cast<User*>(fiber->user)->frame();
     fiber->in_user = false;
   }
-  kentry::interrupt(vector_of(bit), irq, user);
+  if (bit == kIrqDevice && irq == kConsoleIrq) {
+    // The console's interrupt is the HAL's own, as hal/real's UART interrupt is: the bytes are
+    // already in t_hal.console_input, and core only hears that they arrived.
+    kentry::console_input();
+  } else {
+    kentry::interrupt(vector_of(bit), irq, user);
+  }
   fiber->in_user = was_user;
 }
 
@@ -301,7 +318,14 @@ void shutdown(int wait_status) { machine().shutdown(wait_status); }
 void start_secondary_cpus(void*) {}
 
 void console_write(const char* bytes, size_t length) { machine().console(bytes, length); }
-size_t console_read(char*, size_t) { return 0; }
+size_t console_read(char* bytes, size_t capacity) {
+  // Input exists only when a test typed some (sim::console_input); otherwise there is none.
+  std::string& input = sim::t_hal.console_input;
+  const size_t n = std::min(capacity, input.size());
+  std::memcpy(bytes, input.data(), n);
+  input.erase(0, n);
+  return n;
+}
 
 void random_bytes(void* out, size_t length) {
   auto* bytes = static_cast<uint8_t*>(out);

@@ -242,6 +242,8 @@ void ioapic_init() {
     ioapic_write(0x10 + 2 * i, kLvtMasked | (kVecDeviceBase + i));
     ioapic_write(0x11 + 2 * i, 0);
   }
+  // The one input the HAL owns itself: the serial console's receive interrupt (serial.cpp).
+  serial_input_init();
 }
 
 void ioapic_route(u32 gsi, bool unmask) {

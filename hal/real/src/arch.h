@@ -206,6 +206,14 @@ inline PerCpu* this_cpu() {
 // Console and log (serial.cpp).
 // ---------------------------------------------------------------------------------------------
 void serial_init();
+// Console input (serial.cpp): routes the UART's receive interrupt (ISA IRQ 4, through the MADT's
+// override if any) to CPU 0 and turns it on. Called by ioapic_init, once the IOAPIC is mapped.
+void serial_input_init();
+// Whether `vector` is the console input's (false until serial_input_init routed it).
+bool serial_input_vector(u8 vector);
+// The handler: moves the UART's bytes into the input ring, sends the EOI, and calls
+// kentry::console_input(). Interrupts disabled.
+void serial_input_interrupt();
 // Kernel log: "[tandem] " + a printf subset (%s %c %d %u %x %p with the l and ll modifiers, and a
 // zero-padded width such as %016lx), one line per call with the newline added.
 void klog(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,4 +1,9 @@
 // hal/real/src/serial.cpp: the COM1 console, the kernel log and the HAL's spinlock.
+//
+// Output is polled (each byte waits for the transmitter). Input is interrupt-driven: the UART's
+// received-data interrupt (ISA IRQ 4) arrives on CPU 0, whose handler moves every byte waiting
+// in the UART's 16-byte FIFO into a ring here and tells core with kentry::console_input();
+// hal::console_read takes bytes from the ring.
 #include "arch.h"
 
 namespace hal::real {
@@ -6,6 +11,11 @@ namespace hal::real {
 namespace {
 
 constexpr u16 kCom1 = 0x3f8;
+// UART registers (offsets from the base port) and the bits used here.
+constexpr u16 kRegData = 0, kRegIer = 1, kRegIir = 2, kRegFcr = 2, kRegLcr = 3, kRegMcr = 4, kRegLsr = 5;
+constexpr u8 kIerReceived = 0x01;  // interrupt while received data is waiting
+constexpr u8 kLsrDataReady = 0x01, kLsrTransmitEmpty = 0x20;
+constexpr u32 kIsaIrqCom1 = 4;
 
 SpinLock g_console_lock;
 // Set when a CPU panics: from then on every CPU writes without the lock, so a CPU that died while
@@ -15,10 +25,48 @@ volatile bool g_console_broken = false;
 void serial_putc(char c) {
   // Waits for the transmit holding register to be empty (LSR bit 5). Under QEMU this is at once;
   // the bound keeps a missing UART from hanging the kernel.
-  for (u32 i = 0; i < 100000 && !(inb(kCom1 + 5) & 0x20); ++i) {
+  for (u32 i = 0; i < 100000 && !(inb(kCom1 + kRegLsr) & kLsrTransmitEmpty); ++i) {
     asm volatile("pause");
   }
-  outb(kCom1, u8(c));
+  outb(kCom1 + kRegData, u8(c));
+}
+
+// Console input. The ring holds what the interrupt handler (or a read) took from the UART and
+// core has not read yet; it is guarded by g_input_lock, which every CPU may take (core reads on
+// any CPU, the interrupt arrives on CPU 0). Interrupts are off while it is held, so the handler
+// never spins on a lock its own CPU holds.
+//
+// Why no interrupt is ever lost, although ISA IRQ 4 is edge-triggered: the UART holds its line
+// high while data waits and the receive interrupt is enabled, and the IOAPIC sees an edge only
+// when the line rises. So every drain leaves the line low: it reads until the FIFO is empty, or,
+// when the ring is full, turns the receive interrupt off (the FIFO then keeps what it has, and
+// QEMU holds back the rest: flow control, nothing dropped). A read that makes room drains the
+// FIFO again and turns the interrupt back on only once the FIFO is empty; a byte that comes
+// later raises the line anew.
+constexpr u32 kInputRingSize = 8192;
+SpinLock g_input_lock;
+u8 g_input_ring[kInputRingSize];
+u32 g_input_head = 0;         // next byte to read; guarded by g_input_lock
+u32 g_input_count = 0;        // guarded by g_input_lock
+bool g_input_paused = false;  // receive interrupt off because the ring is full; same lock
+bool g_uart_present = false;  // set once by serial_init
+u8 g_input_vector = 0;        // the IOAPIC vector of IRQ 4 once routed, 0 before
+
+// Moves waiting bytes from the UART into the ring, until the FIFO is empty or the ring full.
+// Caller holds g_input_lock. Returns the number of bytes moved.
+u32 drain_uart_locked() {
+  if (!g_uart_present) return 0;
+  u32 moved = 0;
+  while (g_input_count < kInputRingSize && (inb(kCom1 + kRegLsr) & kLsrDataReady)) {
+    g_input_ring[(g_input_head + g_input_count) % kInputRingSize] = inb(kCom1 + kRegData);
+    ++g_input_count;
+    ++moved;
+  }
+  if (g_input_count == kInputRingSize && (inb(kCom1 + kRegLsr) & kLsrDataReady) && !g_input_paused) {
+    outb(kCom1 + kRegIer, 0);
+    g_input_paused = true;
+  }
+  return moved;
 }
 
 // A fixed buffer formatter: the log must work before any allocator exists and inside fault
@@ -150,13 +198,58 @@ bool SpinLock::held_by_me() const {
 }
 
 void serial_init() {
-  outb(kCom1 + 1, 0x00);  // no UART interrupts: the console is polled
-  outb(kCom1 + 3, 0x80);  // DLAB on to set the divisor
-  outb(kCom1 + 0, 0x01);  // divisor 1: 115200 baud
+  outb(kCom1 + kRegIer, 0x00);  // no UART interrupts until serial_input_init routes IRQ 4
+  outb(kCom1 + kRegLcr, 0x03);  // DLAB off: the data register reads received bytes
+  // No UART at all reads as all ones; it then never interrupts, and reads find nothing.
+  g_uart_present = inb(kCom1 + kRegLsr) != 0xff;
+  // Input that came before the kernel (typed, or piped into QEMU, while the firmware ran) waits
+  // in the UART: keep it, ahead of everything later. Reprogramming the FIFOs below would
+  // otherwise throw it away.
+  const bool fifos_on = (inb(kCom1 + kRegIir) & 0xc0) == 0xc0;
+  IrqFlags flags = g_input_lock.lock();
+  drain_uart_locked();
+  g_input_lock.unlock(flags);
+  outb(kCom1 + kRegLcr, 0x80);  // DLAB on to set the divisor
+  outb(kCom1 + 0, 0x01);        // divisor 1: 115200 baud
   outb(kCom1 + 1, 0x00);
-  outb(kCom1 + 3, 0x03);  // 8 bits, no parity, one stop bit
-  outb(kCom1 + 2, 0xc7);  // FIFOs on and cleared
-  outb(kCom1 + 4, 0x03);  // DTR and RTS
+  outb(kCom1 + kRegLcr, 0x03);  // 8 bits, no parity, one stop bit
+  // FIFOs on, with the receive interrupt at the first byte (trigger level 1), so a key typed
+  // at the console is seen at once rather than after the UART's character timeout. When the
+  // firmware left them on, they are not cleared: a byte that came since the drain stays.
+  outb(kCom1 + kRegFcr, fifos_on ? 0x01 : 0x07);
+  // DTR, RTS, and OUT2, which on a PC connects the UART's interrupt line to the IRQ line.
+  outb(kCom1 + kRegMcr, 0x0b);
+}
+
+void serial_input_init() {
+  if (!g_uart_present) return;
+  const u32 gsi = g_madt.isa_gsi[kIsaIrqCom1];
+  if (gsi >= kMaxGsi) {
+    klog("serial: IRQ 4 is GSI %u, beyond the vectors for IOAPIC inputs; no console input", gsi);
+    return;
+  }
+  g_input_vector = u8(kVecDeviceBase + gsi);
+  // The IOAPIC input first, then the UART's interrupt: input that waits already (typed, or
+  // piped into QEMU, before the boot got here) raises the line when the UART's interrupt goes
+  // on, and that edge must find the IOAPIC input open. The CPU takes it once core enables
+  // interrupts; kentry::console_input ignores a call that comes before core is ready.
+  ioapic_route(gsi, true);
+  IrqFlags flags = g_input_lock.lock();
+  if (!g_input_paused) outb(kCom1 + kRegIer, kIerReceived);
+  g_input_lock.unlock(flags);
+}
+
+bool serial_input_vector(u8 vector) { return g_input_vector != 0 && vector == g_input_vector; }
+
+void serial_input_interrupt() {
+  IrqFlags flags = g_input_lock.lock();
+  drain_uart_locked();
+  g_input_lock.unlock(flags);
+  lapic_eoi();
+  // Core hears of it even when this drain found nothing: a read that made room (console_read)
+  // may have moved the bytes behind this interrupt into the ring already, and this call is the
+  // only news of them that waiters get.
+  kentry::console_input();
 }
 
 void serial_write_raw(const char* s, size_t n) {
@@ -206,9 +299,26 @@ void console_write(const char* bytes, size_t length) {
 
 size_t console_read(char* bytes, size_t capacity) {
   using namespace hal::real;
+  IrqFlags flags = g_input_lock.lock();
+  // With the interrupt routed, the ring is all there is: a byte still in the UART has its
+  // interrupt on the way, which brings it and tells core. Without one, look at the UART here
+  // (behind what the ring holds, so the order stays).
+  if (g_input_vector == 0) drain_uart_locked();
   size_t n = 0;
-  // LSR bit 0: a received byte is waiting. The console is polled; nothing here blocks.
-  while (n < capacity && (inb(kCom1 + 5) & 0x01)) bytes[n++] = char(inb(kCom1));
+  while (n < capacity && g_input_count > 0) {
+    bytes[n++] = char(g_input_ring[g_input_head]);
+    g_input_head = (g_input_head + 1) % kInputRingSize;
+    --g_input_count;
+  }
+  if (g_input_paused && n > 0) {
+    // Room again: take what the FIFO kept, and let the UART interrupt again once it is empty.
+    drain_uart_locked();
+    if (!(inb(kCom1 + kRegLsr) & kLsrDataReady)) {
+      g_input_paused = false;
+      outb(kCom1 + kRegIer, kIerReceived);
+    }
+  }
+  g_input_lock.unlock(flags);
   return n;
 }
 

@@ -214,6 +214,11 @@ void device_or_ipi(TrapFrame& f, bool from_user) {
     lapic_eoi();
     tlb_service();
     kind = kentry::Vector::IpiTlbShootdown;
+  } else if (serial_input_vector(v)) {
+    // Console input is the HAL's own interrupt: it reaches core as kentry::console_input(), not
+    // as a device irq, and core switches no threads in it (like an early timer interrupt).
+    serial_input_interrupt();
+    return;
   } else if (v >= kVecDeviceBase && v < kVecDeviceBase + kMaxDeviceIrq) {
     lapic_eoi();
     kind = kentry::Vector::Device;
