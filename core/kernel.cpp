@@ -276,6 +276,14 @@ void Kernel::unregister_irq_handler(u32 irq) {
 
 void Kernel::on_interrupt(kentry::Vector vector, u32 irq, hal::UserFrame* user) {
   Cpu& c = this_cpu();
+  // Every core lock is held with interrupts disabled, so no interrupt can find one held on its
+  // CPU; if one does, the handler may take the same lock and wait on itself for ever. Only the
+  // backtrace NMI arrives regardless.
+  if (vector != kentry::Vector::IpiBacktrace && c.locks.depth != 0) {
+    klog("interrupt %u on cpu %u found %u lock(s) held (innermost rank %u) with interrupts enabled",
+         static_cast<u32>(vector), c.id, c.locks.depth, static_cast<u32>(c.locks.ranks[c.locks.depth - 1]));
+    verify_failed("no lock is held when an interrupt arrives", __FILE__, __LINE__);
+  }
   switch (vector) {
     case kentry::Vector::Timer:
       on_timer(c);
@@ -321,13 +329,13 @@ void Kernel::return_to_user(hal::UserFrame& frame) {
 void Kernel::dump_state() {
   klog("state: threads (tid pid comm state cpu, and the system call each is in)");
   for_each_thread([&](Thread* t) {
-    const u32 nr = t->syscall_nr.load(MemoryOrder::Relaxed);
+    const u32 nr = t->syscall_nr.peek();
     const char* name = nr == ~0u ? nullptr : syscall_name(nr);
     char comm[sizeof(t->comm) + 1] = {};
     copy_bytes(comm, t->comm, sizeof(t->comm));
     klog("state:   %u %u '%s' %s cpu %u%s%s%s%lx%s", t->tid, t->process != nullptr ? t->process->pid : 0, comm,
          thread_state_name(t->state), t->cpu, name != nullptr ? " in " : "", name != nullptr ? name : "",
-         name != nullptr ? "(" : "", name != nullptr ? static_cast<unsigned long>(t->syscall_arg0.load(MemoryOrder::Relaxed)) : 0ul,
+         name != nullptr ? "(" : "", name != nullptr ? static_cast<unsigned long>(t->syscall_arg0.peek()) : 0ul,
          name != nullptr ? ", ...)" : "");
   });
   epoll_dump_state(*this);

@@ -62,10 +62,10 @@ void dispatch_syscall(Kernel& kernel, hal::UserFrame& frame) {
     result = -static_cast<i64>(Errno::kENOSYS);
   } else {
     Thread* self = Kernel::current_thread();
-    self->syscall_arg0.store(args.arg[0], MemoryOrder::Relaxed);
-    self->syscall_nr.store(static_cast<u32>(number), MemoryOrder::Relaxed);
+    self->syscall_arg0.poke(args.arg[0]);
+    self->syscall_nr.poke(static_cast<u32>(number));
     Result<i64> r = kTable.entries[number].handler(args);
-    self->syscall_nr.store(~0u, MemoryOrder::Relaxed);
+    self->syscall_nr.poke(~0u);
     result = r.is_error() ? -static_cast<i64>(r.error()) : r.value();
   }
   frame.rax = static_cast<u64>(result);
