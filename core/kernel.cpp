@@ -339,6 +339,14 @@ void Kernel::dump_state() {
          name != nullptr ? ", ...)" : "");
   });
   epoll_dump_state(*this);
+  net_dump_state();
+  if (Vfs* v = vfs.load()) {
+    const SpinLock& r = v->readiness_queue().lock;
+    const SpinLock& e = v->epoll_lock();
+    klog("state: readiness lock: next %u serving %u owner cpu %d; epoll lock: next %u serving %u owner cpu %d",
+         r.debug_next_ticket(), r.debug_now_serving(), static_cast<i32>(r.debug_owner_cpu()), e.debug_next_ticket(),
+         e.debug_now_serving(), static_cast<i32>(e.debug_owner_cpu()));
+  }
 }
 
 const char* Kernel::check_quiescent_invariants() {
@@ -379,6 +387,11 @@ void syscall(hal::UserFrame& frame) {
 
 void interrupt(Vector vector, hal::u32 irq, hal::UserFrame* user) {
   Kernel::this_cpu().kernel->on_interrupt(vector, irq, user);
+}
+
+void dump_state() {
+  if (hal::cpu_local() == nullptr) return;
+  Kernel::this_cpu().kernel->dump_state();
 }
 
 void console_input() {

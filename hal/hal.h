@@ -306,6 +306,10 @@ void interrupt(Vector vector, hal::u32 irq, hal::UserFrame* user);
 // threads, so the target returns to the interrupted code as from any other device interrupt.
 void console_input();
 
+// The machine is stuck and about to stop (a panic, after every CPU's backtrace): core prints
+// what it knows of its state, reading without locks (their holders may be the stuck ones).
+void dump_state();
+
 // A page fault on a user address, from user mode or from a user copy in the kernel. Returns
 // true when resolved (the access is retried).
 enum FaultAccess : hal::u32 { kFaultRead = 0, kFaultWrite = 1, kFaultExec = 2 };

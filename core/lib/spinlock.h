@@ -54,6 +54,10 @@ class SpinLock {
   bool is_locked() const { return m_owner_cpu.peek() != kNoOwner; }
   bool held_by_current_cpu() const { return m_owner_cpu.peek() == hal::cpu_id(); }
   LockRank rank() const { return m_rank; }
+  // For state dumps of a stuck machine: the ticket counters and the owning CPU, read racily.
+  u32 debug_next_ticket() const { return m_next_ticket.peek(); }
+  u32 debug_now_serving() const { return m_now_serving.peek(); }
+  u32 debug_owner_cpu() const { return m_owner_cpu.peek(); }
 
  private:
   static constexpr u32 kNoOwner = ~0u;

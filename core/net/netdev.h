@@ -70,6 +70,10 @@ class NetDevice {
 // to CPU 0 and stores it in the kernel (kernel_net_device). Returns null when there is none, or
 // when it could not be brought up (the reason is logged). Called once, at boot, on CPU 0.
 NetDevice* netdev_probe(Kernel& kernel);
+
+// The card's interrupt: what it finished is processed under the stack's lock (core/net/stack.cpp),
+// so the frames of one interrupt enter lwIP in one hold of the lock and pollers hear once.
+void net_device_work(Kernel& kernel, NetDevice& device);
 // The kernel's network card, or null when it has none.
 NetDevice* kernel_net_device(Kernel& kernel);
 // Stops the card (resets the device) and frees its rings and buffers; the kernel has none

@@ -93,6 +93,10 @@ class [[nodiscard]] NetLock {
   bool m_held = true;
 };
 
+// For Kernel::dump_state: the stack lock's tickets and owner, and the thread and code address
+// that last took it through NetLock (read without the lock).
+void net_dump_state();
+
 // From lwIP callbacks, under the lock: some socket's readiness changed; NetLock tells pollers
 // once the lock is dropped.
 void net_note_readiness_changed();

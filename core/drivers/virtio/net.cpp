@@ -231,7 +231,7 @@ void VirtioNet::poll() {
 void VirtioNet::on_interrupt(void* context, u32) {
   auto* self = static_cast<VirtioNet*>(context);
   ++self->m_stats.interrupts;
-  self->poll();
+  net_device_work(self->m_kernel, *self);
 }
 
 // ---------------------------------------------------------------------------------------------

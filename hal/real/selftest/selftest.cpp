@@ -502,6 +502,7 @@ void kentry::interrupt(Vector vector, u32, UserFrame* user) {
 
 // Console input is not exercised here: nobody types at the selftest.
 void kentry::console_input() {}
+void kentry::dump_state() {}
 
 bool kentry::page_fault(u64 address, u32) {
   ++g_page_faults;

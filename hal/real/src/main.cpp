@@ -107,6 +107,8 @@ void power_off(int status) {
       asm volatile("pause");
     }
   }
+  // Who waits for what (threads, their system calls, lock owners); only once core is running.
+  if (this_cpu()->current != nullptr) kentry::dump_state();
   power_off_code(kExitPanic);
 }
 
