@@ -2,6 +2,7 @@
 
 #include "core/ipc/ipc.h"
 #include "core/kernel.h"
+#include "core/mm/vm_object.h"
 
 namespace tandem {
 
@@ -227,6 +228,29 @@ Vnode* Vfs::dotdot(Vnode* dir) {
     }
   }
   return dir->parent();
+}
+
+Result<u64> Vnode::seek_data_or_hole(u64 offset, bool hole) {
+  const u64 size = this->size();
+  if (offset >= size) return Errno::kENXIO;
+  VmObject* object = vm_object();  // retained
+  if (object == nullptr) return hole ? size : offset;
+  const u64 pages = align_up(size, hal::kPageSize) / hal::kPageSize;
+  u64 found;
+  {
+    SpinLockGuard guard(object->lock());
+    u64 index = offset / hal::kPageSize;
+    if (!hole) {
+      index = object->next_page_index_locked(index, pages);
+      found = index >= pages ? ~0ull : max(offset, index * hal::kPageSize);
+    } else {
+      while (index < pages && object->find_locked(index) != nullptr) ++index;
+      found = min(max(offset, index * hal::kPageSize), size);
+    }
+  }
+  object->release();
+  if (found == ~0ull) return Errno::kENXIO;
+  return found;
 }
 
 Result<File*> Vfs::open_console() { return open_vnode(m_console, oflag::kRdWr); }

@@ -169,6 +169,11 @@ class Vnode {
   // mappings that share its pages; null for files whose data lives elsewhere (the cpio root),
   // which can only be mapped as private copies.
   virtual VmObject* vm_object() { return nullptr; }
+  // lseek's SEEK_DATA (hole = false) and SEEK_HOLE (hole = true) from `offset`: the start of
+  // the next data or hole at or after it, page by page for files held in a memory object
+  // (tmpfs, memfd: a page never written is a hole), else the whole file is data. ENXIO at or
+  // past the end of the file, as Linux.
+  Result<u64> seek_data_or_hole(u64 offset, bool hole);
   // chmod: the permission bits (07777). Read-only file systems refuse (EROFS); synthetic
   // ones keep their fixed modes (EPERM), as procfs and sysfs mostly do.
   virtual Result<void> set_permissions(u32 bits) { return refuse(); }

@@ -97,6 +97,21 @@ class VmObject {
   void free_pages_from_locked(u64 first);
   // Whether any page exists at or past `first`.
   bool has_pages_from_locked(u64 first) const;
+  // The lowest index in [first, last) that has a page, or `last` when none does (SEEK_DATA).
+  u64 next_page_index_locked(u64 first, u64 last) const {
+    if (last <= first) return last;
+    u64 best = last;
+    if (last - first < m_pages.size()) {
+      for (u64 index = first; index < last; ++index) {
+        if (index_lookup(index) != nullptr) return index;
+      }
+      return last;
+    }
+    m_pages.for_each([&](const Page* page) {
+      if (page->index >= first && page->index < best) best = page->index;
+    });
+    return best;
+  }
   IntrusiveList<Page, &Page::node>& pages_locked() { return m_pages; }
   // Calls f(Page*) for every page with first <= index < last, by index when the range is
   // shorter than the page list, else along the list. f may free the page it is given.

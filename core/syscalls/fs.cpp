@@ -346,10 +346,19 @@ Result<i64> sys_readv(SyscallArgs& args) { return do_vector(args, false); }
 Result<i64> sys_writev(SyscallArgs& args) { return do_vector(args, true); }
 
 Result<i64> sys_lseek(SyscallArgs& args) {
-  constexpr u64 kSeekSet = 0, kSeekCur = 1, kSeekEnd = 2;
+  constexpr u64 kSeekSet = 0, kSeekCur = 1, kSeekEnd = 2, kSeekData = 3, kSeekHole = 4;
   FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
   if (!file->seekable()) return Errno::kESPIPE;
   const i64 offset = static_cast<i64>(args.arg[1]);
+  if (args.arg[2] == kSeekData || args.arg[2] == kSeekHole) {
+    // The next data or hole at or after an absolute offset; ENXIO past the end (and for a
+    // negative offset, as tmpfs answers).
+    if (offset < 0 || file->vnode() == nullptr) return Errno::kENXIO;
+    const u64 found = TRY(file->vnode()->seek_data_or_hole(static_cast<u64>(offset), args.arg[2] == kSeekHole));
+    SpinLockGuard guard(file->position_lock());
+    file->set_offset(found);
+    return static_cast<i64>(found);
+  }
   if (args.arg[2] != kSeekSet && args.arg[2] != kSeekCur && args.arg[2] != kSeekEnd) return Errno::kEINVAL;
   // The end is read before the position lock: size() takes the file system's lock.
   const i64 end = args.arg[2] == kSeekEnd ? static_cast<i64>(file->vnode()->size()) : 0;

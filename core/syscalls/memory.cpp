@@ -69,19 +69,26 @@ namespace {
 // which is exactly MAP_PRIVATE's meaning as long as the file does not change underneath, and
 // what ld.so needs to map shared libraries. Files without a memory object (the read-only cpio
 // root) are mapped this way even when MAP_SHARED, read-only (the copy cannot be told apart).
+// Only the file's data is copied: its holes (pages of a tmpfs file or memfd never written) read
+// as zeros, which the fresh mapping already is, so a large sparse file costs what it holds.
 Result<void> fill_from_file(AddressSpace& space, Vnode* vnode, u64 address, u64 length, u64 offset) {
   const u64 size = vnode->size();
   if (offset >= size) return {};
-  u64 remaining = min<u64>(length, size - offset);
+  const u64 end = offset + min<u64>(length, size - offset);
   u8 buffer[512];
-  while (remaining > 0) {
-    const usize chunk = min<u64>(remaining, sizeof(buffer));
-    const usize got = TRY(vnode->read(offset, IoBuffer::from_kernel(buffer), chunk));
-    if (got == 0) break;
-    TRY(space.write(address, buffer, got));
-    address += got;
-    offset += got;
-    remaining -= got;
+  for (u64 position = offset; position < end;) {
+    auto data = vnode->seek_data_or_hole(position, false);
+    if (data.is_error() || data.value() >= end) break;
+    const u64 hole = min(end, TRY(vnode->seek_data_or_hole(data.value(), true)));
+    if (hole <= data.value()) break;  // the file shrank meanwhile
+    for (u64 at = data.value(); at < hole;) {
+      const usize chunk = min<u64>(hole - at, sizeof(buffer));
+      const usize got = TRY(vnode->read(at, IoBuffer::from_kernel(buffer), chunk));
+      if (got == 0) return {};
+      TRY(space.write(address + (at - offset), buffer, got));
+      at += got;
+    }
+    position = hole;
   }
   return {};
 }

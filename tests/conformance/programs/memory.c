@@ -2,7 +2,8 @@
 // read-only page raises SIGSEGV), brk, madvise, memfd_create with two MAP_SHARED views of one
 // file (beam.smp's JIT does this: machine code written through the writable view runs through
 // the executable one, and the writable one is not executable), SIGBUS past the end of a shared
-// file mapping, and a MAP_SHARED anonymous mapping seen across fork.
+// file mapping, SEEK_DATA/SEEK_HOLE and a large private mapping of a sparse memfd, and a
+// MAP_SHARED anonymous mapping seen across fork.
 #include "conf.h"
 #include <fcntl.h>
 #include <setjmp.h>
@@ -24,6 +25,10 @@
 #define F_SEAL_SHRINK 0x2
 #define F_SEAL_GROW 0x4
 #define F_SEAL_WRITE 0x8
+#endif
+#ifndef SEEK_DATA
+#define SEEK_DATA 3
+#define SEEK_HOLE 4
 #endif
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x10
@@ -205,6 +210,37 @@ int main(void) {
     if (rw != -1) syscall(SYS_munmap, rw, 2 * page);
     if (rx != -1) syscall(SYS_munmap, rx, 2 * page);
     check("memfd shrink unmapped", syscall(SYS_ftruncate, mfd, 0));
+    // SEEK_DATA and SEEK_HOLE on a sparse memfd (a page never written is a hole), and a private
+    // mapping far larger than the file's data: it sees the data, zeros elsewhere, and a write to
+    // it stays private.
+    long sparse = syscall(SYS_memfd_create, "sparse", MFD_CLOEXEC);
+    check_ok("sparse memfd", sparse);
+    if (sparse >= 0) {
+      const long big = 64L << 20, far = 40L << 20;
+      check("sparse ftruncate", syscall(SYS_ftruncate, sparse, big));
+      check("sparse pwrite near", syscall(SYS_pwrite64, sparse, "first", 6, 3 * page + 10));
+      check("sparse pwrite far", syscall(SYS_pwrite64, sparse, "second", 7, far + 5));
+      out("seek data from 0: %ld", syscall(SYS_lseek, sparse, 0, SEEK_DATA));
+      out("seek hole from 0: %ld", syscall(SYS_lseek, sparse, 0, SEEK_HOLE));
+      out("seek hole inside data: %ld", syscall(SYS_lseek, sparse, 3 * page + 100, SEEK_HOLE));
+      out("seek data after the first: %ld", syscall(SYS_lseek, sparse, 4 * page, SEEK_DATA));
+      check("seek data past the last", syscall(SYS_lseek, sparse, far + page, SEEK_DATA));
+      out("seek hole past the last: %ld", syscall(SYS_lseek, sparse, far + page, SEEK_HOLE));
+      check("seek data at the end", syscall(SYS_lseek, sparse, big, SEEK_DATA));
+      check("seek hole before the start", syscall(SYS_lseek, sparse, -1, SEEK_HOLE));
+      long priv = mmap_raw(NULL, big, PROT_READ | PROT_WRITE, MAP_PRIVATE, sparse, 0);
+      check_ok("sparse private map", priv);
+      if (priv != -1) {
+        char *p = (char *)priv;
+        out("private view: %s %s %d", p + 3 * page + 10, p + far + 5, p[20L << 20]);
+        p[3 * page + 10] = 'F';
+        char got[8] = {0};
+        check("sparse pread", syscall(SYS_pread64, sparse, got, 5, 3 * page + 10));
+        out("file after a private write: %s", got);
+        syscall(SYS_munmap, priv, big);
+      }
+      syscall(SYS_close, sparse);
+    }
     check("memfd bad flags", syscall(SYS_memfd_create, "x", 0x1000));
     check("memfd bad name", syscall(SYS_memfd_create, KERNEL_PTR, 0));
     char name[251];
