@@ -669,7 +669,10 @@ void init(tandem::Kernel& kernel, void*) { fuzz::start_pid1(kernel, g_main_entry
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::KernelRun run;
-  run.max_steps = 500'000;  // before decode: the schedule's fair tail runs up to it
+  // Before decode: the schedule's fair tail runs up to it. Generous, because lengths may be any
+  // value the input names (a pointer too): sending a 256 MB sparse memfd to the console takes
+  // 527,000 legitimate scheduling points (8 per page), and such inputs are not hangs.
+  run.max_steps = 2'000'000;
   static std::vector<sim::Decision> decisions;  // reused: its fair tail has thousands of entries
   const Program program = decode(data, size, decisions, run);
   run.init = &init;

@@ -58,6 +58,33 @@ int main(void) {
   check("truncate path", syscall(SYS_truncate, "f", 10));
   check("stat", syscall(SYS_stat, "f", &st));
   out("stat size=%ld", (long)st.st_size);
+  // sendfile: more than one 64 KiB round from one file to another, with an offset pointer (the
+  // file position stays) and without (it moves), a count past the end, a pipe on either side.
+  static char big[200000], back[160000];
+  for (int i = 0; i < (int)sizeof big; i++) big[i] = (char)(i * 7 + i / 251);
+  long src = syscall(SYS_open, "sf-src", O_CREAT | O_RDWR, 0644);
+  check("sendfile source", syscall(SYS_write, src, big, sizeof big));
+  long dst = syscall(SYS_open, "sf-dst", O_CREAT | O_RDWR | O_TRUNC, 0644);
+  long off = 1000;
+  check("sendfile with an offset", syscall(SYS_sendfile, dst, src, &off, 150000));
+  out("sendfile offset after: %ld, source position %ld", off, syscall(SYS_lseek, src, 0, SEEK_CUR));
+  check("lseek source", syscall(SYS_lseek, src, 199000, SEEK_SET));
+  check("sendfile past the end", syscall(SYS_sendfile, dst, src, NULL, 5000));
+  out("source position after: %ld", syscall(SYS_lseek, src, 0, SEEK_CUR));
+  check("pread the copy", syscall(SYS_pread64, dst, back, sizeof back, 0));
+  out("copy matches: %d %d", memcmp(back, big + 1000, 150000) == 0, memcmp(back + 150000, big + 199000, 1000) == 0);
+  int sp[2];
+  check("pipe for sendfile", syscall(SYS_pipe, sp));
+  long zero = 0;
+  check("sendfile to a pipe", syscall(SYS_sendfile, sp[1], src, &zero, 4096));
+  check("sendfile from a pipe", syscall(SYS_sendfile, dst, sp[0], NULL, 10));
+  check("sendfile bad offset pointer", syscall(SYS_sendfile, dst, src, KERNEL_PTR, 10));
+  syscall(SYS_close, sp[0]);
+  syscall(SYS_close, sp[1]);
+  syscall(SYS_close, src);
+  syscall(SYS_close, dst);
+  syscall(SYS_unlink, "sf-src");
+  syscall(SYS_unlink, "sf-dst");
   check("stat missing", syscall(SYS_stat, "nope", &st));
   check("stat bad buffer", syscall(SYS_stat, "f", KERNEL_PTR));
   check("stat through file", syscall(SYS_stat, "f/x", &st));
