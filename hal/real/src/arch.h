@@ -192,6 +192,10 @@ struct PerCpu {
   volatile u32 progress;
   u32 progress_seen;
   u64 progress_seen_ns;
+  // Set while the CPU sits in `sti; hlt` (cpu_idle_wait): interrupts are on there, so a missing
+  // timer tick means the machine (an emulator the host did not run) is late, not that the CPU
+  // is stuck with interrupts off; the watchdog does not accuse it.
+  volatile u32 halted;
 };
 extern PerCpu g_cpus[kMaxCpus];
 extern u32 g_cpu_count;

@@ -222,7 +222,10 @@ bool irq_enabled() { return real::read_rflags() & real::kRflagsIf; }
 // it and `hlt`: one that is pending wakes the hlt at once, and none can slip in unseen.
 void cpu_idle_wait() {
   real::note_progress();
+  real::PerCpu* cpu = real::this_cpu();
+  cpu->halted = 1;
   asm volatile("sti; hlt; cli" ::: "memory");
+  cpu->halted = 0;
 }
 
 void cpu_relax() {

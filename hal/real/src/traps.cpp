@@ -190,6 +190,9 @@ void user_exception(TrapFrame& f) {
 }
 
 void device_or_ipi(TrapFrame& f, bool from_user) {
+  // Out of the halt (if it was in one): a handler stuck with interrupts off is the watchdog's
+  // business again.
+  this_cpu()->halted = 0;
   kentry::Vector kind;
   u32 irq = 0;
   u8 v = u8(f.vector);

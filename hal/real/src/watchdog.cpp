@@ -71,7 +71,7 @@ void watchdog_check() {
   if (!__atomic_load_n(&g_armed, __ATOMIC_ACQUIRE) || panicking()) return;
   const u64 now = monotonic_ns();
   for (u32 i = 0; i < g_cpu_count; ++i) {
-    if (!g_cpus[i].online) continue;
+    if (!g_cpus[i].online || g_cpus[i].halted) continue;
     const u64 last = __atomic_load_n(&g_cpus[i].last_tick_ns, __ATOMIC_RELAXED);
     if (now <= last || now - last <= g_timeout_ns) continue;
     if (__atomic_exchange_n(&g_fired, 1u, __ATOMIC_ACQ_REL)) return;
