@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/mm/address_space.h"
+#include "core/proc/signals.h"
 #include "hal/sim/sim_hal.h"
 #include "sim/cpus/machine.h"
 
@@ -118,7 +119,8 @@ sim::RunResult run_kernel(const KernelRun& run) {
   return result;
 }
 
-void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64_t iterations, uint64_t data_size) {
+void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64_t iterations, uint64_t data_size,
+                uint64_t file_size_limit) {
   auto space_or_error = tandem::AddressSpace::create(kernel);
   if (space_or_error.is_error()) hal::panic("fuzz init: cannot create an address space");
   tandem::AddressSpace* space = space_or_error.value();
@@ -132,7 +134,15 @@ void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64
   frame.rsi = iterations;
   frame.rdx = sim::kDataBase;
   frame.rcx = data_size;
-  if (kernel.spawn_user(space, frame).is_error()) hal::panic("fuzz init: cannot start PID 1");
+  auto process_or_error = kernel.create_user_process(space, frame);
+  if (process_or_error.is_error()) hal::panic("fuzz init: cannot start PID 1");
+  tandem::Process* process = process_or_error.value();
+  if (file_size_limit != ~0ull) {
+    // Nobody else can reach the process before it starts: plain writes, no scheduling point.
+    process->rlimits[1] = tandem::Process::Rlimit{file_size_limit, file_size_limit};  // RLIMIT_FSIZE
+    process->signal_actions.actions[tandem::sig::kSigxfsz - 1].handler = 1;            // SIG_IGN
+  }
+  kernel.start_user_process(process);
 }
 
 }  // namespace fuzz

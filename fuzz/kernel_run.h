@@ -36,8 +36,10 @@ sim::RunResult run_kernel(const KernelRun& run);
 // What sim::run_one's init does for a scenario: PID 1 in a fresh address space with the data
 // region mapped at sim::kDataBase (data_size bytes, sim::kDataSize as scenarios have it),
 // entering `entry` with rdi = threads, rsi = iterations, rdx = data base and rcx = data size.
-// Panics (a crash) when the kernel cannot do it.
+// Panics (a crash) when the kernel cannot do it. A file_size_limit other than ~0 becomes PID 1's
+// RLIMIT_FSIZE (soft and hard) with SIGXFSZ ignored, so growing a file past it is EFBIG; it is
+// set before PID 1 starts, without adding a scheduling point.
 void start_pid1(tandem::Kernel& kernel, uint64_t entry, uint64_t threads, uint64_t iterations,
-                uint64_t data_size = sim::kDataSize);
+                uint64_t data_size = sim::kDataSize, uint64_t file_size_limit = ~0ull);
 
 }  // namespace fuzz

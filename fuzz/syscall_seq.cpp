@@ -663,16 +663,21 @@ struct Registration {
   }
 } g_registration;
 
-void init(tandem::Kernel& kernel, void*) { fuzz::start_pid1(kernel, g_main_entry, g_program->threads, 1, kRegionSize); }
+// Files stay under 16 MiB (RLIMIT_FSIZE, SIGXFSZ ignored: growing one further is EFBIG). A length
+// may be any value the input names, a pointer too, and moving a quarter-gigabyte sparse memfd to
+// the console is legitimate work (8 scheduling points a page) that the step budget would call
+// a hang. A generic prlimit64 can still raise the limit again.
+constexpr uint64_t kFileSizeLimit = 16ull << 20;
+
+void init(tandem::Kernel& kernel, void*) {
+  fuzz::start_pid1(kernel, g_main_entry, g_program->threads, 1, kRegionSize, kFileSizeLimit);
+}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::KernelRun run;
-  // Before decode: the schedule's fair tail runs up to it. Generous, because lengths may be any
-  // value the input names (a pointer too): sending a 256 MB sparse memfd to the console takes
-  // 527,000 legitimate scheduling points (8 per page), and such inputs are not hangs.
-  run.max_steps = 2'000'000;
+  run.max_steps = 500'000;  // before decode: the schedule's fair tail runs up to it
   static std::vector<sim::Decision> decisions;  // reused: its fair tail has thousands of entries
   const Program program = decode(data, size, decisions, run);
   run.init = &init;

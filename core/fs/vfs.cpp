@@ -64,6 +64,19 @@ Result<usize> File::read(const IoBuffer& out, usize length, u64* offset) {
 Result<usize> File::write(const IoBuffer& in, usize length, u64* offset) {
   if (m_vnode == nullptr) return Errno::kEINVAL;
   u64 at = offset != nullptr ? *offset : 0;
+  // RLIMIT_FSIZE: a regular file grows only up to the limit; a write that starts at or past it
+  // raises SIGXFSZ and fails with EFBIG, one that crosses it is cut short.
+  if (m_vnode->is_regular() && length > 0) {
+    const u64 limit = file_size_limit();
+    if (limit != ~0ull) {
+      const u64 start = (flags() & oflag::kAppend) != 0 ? m_vnode->size() : at;
+      if (start >= limit) {
+        deliver_sigxfsz();
+        return Errno::kEFBIG;
+      }
+      if (length > limit - start) length = static_cast<usize>(limit - start);
+    }
+  }
   // O_APPEND: every write goes to the end as it is then, whatever the offset says.
   if ((flags() & oflag::kAppend) != 0 && m_vnode->is_regular()) {
     u64 end = 0;

@@ -272,6 +272,23 @@ void deliver_sigpipe() {
   send_signal_to_thread(self, kSigpipe, info);
 }
 
+u64 file_size_limit() {
+  Thread* self = Kernel::current_thread();
+  if (self == nullptr || self->process == nullptr) return ~0ull;
+  Process* process = self->process;
+  SpinLockGuard guard(process->lock);
+  return process->rlimits[1].cur;  // RLIMIT_FSIZE
+}
+
+void deliver_sigxfsz() {
+  Thread* self = Kernel::current_thread();
+  if (self == nullptr || self->process == nullptr) return;
+  SignalInfo info;
+  info.code = kSiUser;
+  info.pid = self->process->pid;
+  send_signal_to_thread(self, kSigxfsz, info);
+}
+
 void deliver_pending_signals(Kernel& kernel, hal::UserFrame& frame) {
   Thread* self = Kernel::current_thread();
   Process* process = self->process;

@@ -93,6 +93,12 @@ bool signal_pending(Thread* thread);
 // returns EPIPE). Called by core/fs and core/ipc.
 void deliver_sigpipe();
 
+// RLIMIT_FSIZE for a file about to grow to `end` bytes: the calling process's soft limit
+// (~0: none, and none for kernel threads). A caller that cannot stay under it calls
+// deliver_sigxfsz() and fails with EFBIG, as Linux does (setrlimit(2)).
+u64 file_size_limit();
+void deliver_sigxfsz();
+
 // Sends `signal` to a process (kill) or to one thread (tgkill, faults). Signal 0 only checks.
 void send_signal_to_process(Process* process, u32 signal, const SignalInfo& info);
 void send_signal_to_thread(Thread* thread, u32 signal, const SignalInfo& info);

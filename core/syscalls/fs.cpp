@@ -764,6 +764,15 @@ Result<i64> sys_symlinkat(SyscallArgs& args) {
   return do_symlink(args, args.arg[0], static_cast<i32>(args.arg[1]), args.arg[2]);
 }
 
+namespace {
+// truncate and ftruncate past RLIMIT_FSIZE: SIGXFSZ and EFBIG (setrlimit(2)).
+Result<void> check_file_size_limit(u64 length) {
+  if (length <= file_size_limit()) return {};
+  deliver_sigxfsz();
+  return Errno::kEFBIG;
+}
+}  // namespace
+
 Result<i64> sys_truncate(SyscallArgs& args) {
   if (static_cast<i64>(args.arg[1]) < 0) return Errno::kEINVAL;
   PathBuffer path(args.kernel);
@@ -776,6 +785,7 @@ Result<i64> sys_truncate(SyscallArgs& args) {
   if (vnode->is_directory()) return Errno::kEISDIR;
   if (!vnode->is_regular()) return Errno::kEINVAL;
   if (vnode->fs()->read_only) return Errno::kEROFS;
+  TRY(check_file_size_limit(args.arg[1]));
   TRY(vnode->truncate(args.arg[1]));
   return 0;
 }
@@ -784,6 +794,7 @@ Result<i64> sys_ftruncate(SyscallArgs& args) {
   if (static_cast<i64>(args.arg[1]) < 0) return Errno::kEINVAL;
   FileRef file = TRY(get_file(static_cast<i32>(args.arg[0])));
   if (file->vnode() == nullptr || !file->vnode()->is_regular() || !file->writable()) return Errno::kEINVAL;
+  TRY(check_file_size_limit(args.arg[1]));
   TRY(file->vnode()->truncate(args.arg[1]));
   return 0;
 }

@@ -1,9 +1,11 @@
 // tests/conformance/programs/limits.c: prctl task names, resource limits (getrlimit, setrlimit,
-// prlimit64, RLIMIT_NOFILE enforced on descriptors), CPU affinity and sysinfo.
+// prlimit64, RLIMIT_NOFILE enforced on descriptors, RLIMIT_FSIZE on writes and truncation),
+// CPU affinity and sysinfo.
 // Only values that do not depend on the machine are printed (not the default limits a shell
 // may have changed, not the CPU count).
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -96,6 +98,31 @@ int main(void) {
   check("getaffinity again", syscall(SYS_sched_getaffinity, 0, sizeof seen, &seen));
   out("cpu0 allowed: %d", (int)(seen & 1));
   check("getaffinity short buffer", syscall(SYS_sched_getaffinity, 0, 4, &seen));
+
+  // RLIMIT_FSIZE, in a child: a write crossing the limit is cut short; with SIGXFSZ ignored, a
+  // write, pwrite or truncate past it fails with EFBIG; by default SIGXFSZ kills.
+  pid_t fsz = fork();
+  if (fsz == 0) {
+    struct rlim64 small = {10000, 10000};
+    check("setrlimit fsize", syscall(SYS_setrlimit, RLIMIT_FSIZE, &small));
+    signal(SIGXFSZ, SIG_IGN);
+    long fd = syscall(SYS_open, "/tmp/conf-fsize", O_CREAT | O_TRUNC | O_RDWR, 0644);
+    static char block[8000];
+    check("fsize write under", syscall(SYS_write, fd, block, 8000));
+    check("fsize write crossing", syscall(SYS_write, fd, block, 5000));
+    check("fsize write at the limit", syscall(SYS_write, fd, block, 1));
+    check("fsize pwrite past", syscall(SYS_pwrite64, fd, block, 10, 10500));
+    check("fsize ftruncate past", syscall(SYS_ftruncate, fd, 20000));
+    check("fsize ftruncate under", syscall(SYS_ftruncate, fd, 5000));
+    check("fsize truncate past", syscall(SYS_truncate, "/tmp/conf-fsize", 10001));
+    signal(SIGXFSZ, SIG_DFL);
+    syscall(SYS_pwrite64, fd, block, 1, 10000);
+    out("fsize: still alive after SIGXFSZ");
+    _exit(0);
+  }
+  check("wait fsize child", waitpid(fsz, &status, 0) == fsz ? 0 : -1);
+  out("fsize child: signaled %d by %d", WIFSIGNALED(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  syscall(SYS_unlink, "/tmp/conf-fsize");
 
   // sysinfo: memory figures that make sense together.
   struct sysinfo info;
