@@ -677,7 +677,11 @@ void init(tandem::Kernel& kernel, void*) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::KernelRun run;
-  run.max_steps = 500'000;  // before decode: the schedule's fair tail runs up to it
+  // Before decode: the schedule's fair tail runs up to it. The watchdog thread ends the process
+  // after kWatchdogNs, but processes the program forks are not its threads: they run their
+  // slices to the end, up to about a second of virtual time, which is over 500,000 steps when
+  // every CPU is busy (fuzz/regress/syscall_seq/forked-children-busy-one-second).
+  run.max_steps = 2'000'000;
   static std::vector<sim::Decision> decisions;  // reused: its fair tail has thousands of entries
   const Program program = decode(data, size, decisions, run);
   run.init = &init;
