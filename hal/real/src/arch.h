@@ -306,7 +306,7 @@ void spin_hook();
 // firing at least every kWatchdogTickNs. A CPU that sees another's (or its own, in a spin loop)
 // heartbeat older than the timeout stops the machine with every CPU's backtrace.
 inline constexpr u64 kWatchdogTickNs = 500'000'000;
-void watchdog_init(const char* cmdline);  // reads watchdog=SECONDS (0 disables; default 5)
+void watchdog_init(const char* cmdline);  // reads watchdog=SECONDS (0 disables; default 10)
 void watchdog_arm();                      // every CPU is online: start checking
 void watchdog_heartbeat();                // from the timer interrupt
 void watchdog_check();                    // from the timer interrupt and spin loops
