@@ -263,14 +263,19 @@ void send_signal_to_thread(Thread* thread, u32 signal, const SignalInfo& info) {
   if ((thread->signal_mask & b) == 0) wake_for_signal(kernel, thread);
 }
 
-void deliver_sigpipe() {
+namespace {
+// A signal the calling thread raises against itself as a system call fails (SIGPIPE, SIGXFSZ).
+void signal_self(u32 signal) {
   Thread* self = Kernel::current_thread();
   if (self == nullptr || self->process == nullptr) return;
   SignalInfo info;
   info.code = kSiUser;
   info.pid = self->process->pid;
-  send_signal_to_thread(self, kSigpipe, info);
+  send_signal_to_thread(self, signal, info);
 }
+}  // namespace
+
+void deliver_sigpipe() { signal_self(kSigpipe); }
 
 u64 file_size_limit() {
   Thread* self = Kernel::current_thread();
@@ -280,14 +285,7 @@ u64 file_size_limit() {
   return process->rlimits[1].cur;  // RLIMIT_FSIZE
 }
 
-void deliver_sigxfsz() {
-  Thread* self = Kernel::current_thread();
-  if (self == nullptr || self->process == nullptr) return;
-  SignalInfo info;
-  info.code = kSiUser;
-  info.pid = self->process->pid;
-  send_signal_to_thread(self, kSigxfsz, info);
-}
+void deliver_sigxfsz() { signal_self(kSigxfsz); }
 
 void deliver_pending_signals(Kernel& kernel, hal::UserFrame& frame) {
   Thread* self = Kernel::current_thread();
