@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tools/bench/boot.py: `./tandem bench boot` - boot time of tandem against Debian's Linux.
 
-usage: ./tandem bench boot [--runs N] [--cpus N] [--timeout S] [--out FILE] [--no-linux]
+usage: ./tandem bench boot [--runs N] [--cpus N] [--mem SIZE] [--timeout S] [--out FILE] [--no-linux]
+                          [--kernel ELF]
 
 Boots, side by side in one run, the tandem kernel and Debian's Linux cloud kernel (the image the
 package linux-image-cloud-amd64 depends on, fetched with `apt-get download` into build/ and
@@ -23,24 +24,19 @@ kernels so that load on the machine hits both alike; medians are reported. The r
 bench/results/boot-DATE.json and a table is printed.
 """
 import argparse
-import datetime
-import glob
-import json
 import os
-import platform
 import re
-import selectors
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-KERNEL = os.path.join(ROOT, "build/kernel/hal/real/tandem.elf")
-HELLO = os.path.join(ROOT, "build/kernel/hal/real/tests-qemu/userspace/hello")
-BASELINE_DIR = os.path.join(ROOT, "build/linux-baseline")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import BenchError  # noqa: E402
+
+ROOT = common.ROOT
+HELLO_TARGET = "hal/real/tests-qemu/userspace/hello"
 # The program prints "hello from tandem"; Linux's panic at init's exit can cut into the line, so
 # only its start is looked for (the figure is the arrival of its first byte anyway).
 MARKER = b"hello from"
@@ -50,95 +46,27 @@ LINUX_INIT = re.compile(rb"\[\s*([0-9]+\.[0-9]+)\] Run /init as init process")
 
 
 def die(message):
-    sys.exit(f"tandem bench boot: {message}")
+    common.die("boot", message)
 
 
-def build_kernel():
-    log = os.path.join(ROOT, "build/logs/bench-boot-build.log")
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, "w") as f:
-        for cmd in (["cmake", "--preset", "kernel"], ["cmake", "--build", "--preset", "kernel"]):
-            if subprocess.call(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT) != 0:
-                die(f"kernel build failed (log: {log})")
-    for path in (KERNEL, HELLO):
-        if not os.path.exists(path):
-            die(f"{path} was not built (musl-tools missing?)")
-
-
-def linux_package():
-    """The versioned image package that the metapackage linux-image-cloud-amd64 depends on."""
-    out = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"], capture_output=True, text=True)
-    for line in out.stdout.splitlines():
-        m = re.match(r"\s*Depends:\s*(linux-image-[0-9][^\s]*)", line)
-        if m:
-            return m.group(1)
-    die("apt-cache knows no linux-image-cloud-amd64 (run apt-get update)")
-
-
-def linux_vmlinuz(workdir):
-    """Downloads the package into build/linux-baseline once; extracts vmlinuz into workdir."""
-    os.makedirs(BASELINE_DIR, exist_ok=True)
-    package = linux_package()
-    debs = sorted(glob.glob(os.path.join(BASELINE_DIR, package + "_*.deb")))
-    if not debs:
-        print(f"downloading {package} (apt-get download, not installed)...", file=sys.stderr)
-        if subprocess.call(["apt-get", "download", package], cwd=BASELINE_DIR) != 0:
-            die(f"apt-get download {package} failed")
-        debs = sorted(glob.glob(os.path.join(BASELINE_DIR, package + "_*.deb")))
-        if not debs:
-            die(f"apt-get download {package} left no .deb in {BASELINE_DIR}")
-    deb = debs[-1]
-    target = os.path.join(workdir, "linux")
-    subprocess.check_call(["dpkg-deb", "-x", deb, target])
-    images = glob.glob(os.path.join(target, "boot", "vmlinuz-*"))
-    if len(images) != 1:
-        die(f"{deb} holds {len(images)} boot/vmlinuz-* files, expected 1")
-    return images[0], os.path.basename(deb)
-
-
-def make_initramfs(workdir):
-    out = os.path.join(workdir, "hello.cpio")
-    subprocess.check_call([sys.executable, os.path.join(ROOT, "tools/mkinitramfs"), "-o", out,
-                           "--chardev", "/dev/console:5:1", f"{HELLO}:/init"])
-    return out
+def make_initramfs(workdir, hello):
+    return common.mkinitramfs(os.path.join(workdir, "hello.cpio"), [f"{hello}:/init"],
+                              ["--chardev", "/dev/console:5:1"])
 
 
 def run_once(qemu_args, timeout):
     """Runs QEMU; returns (seconds to the marker's first byte or None, seconds to exit, output)."""
-    start = time.monotonic()
-    proc = subprocess.Popen(qemu_args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    data = bytearray()
-    arrivals = []  # (offset of the chunk's first byte, host time it was read)
-    first = None
-    deadline = start + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            proc.kill()
-            proc.wait()
-            return first, None, bytes(data)
-        if not sel.select(remaining):
-            continue
-        chunk = os.read(proc.stdout.fileno(), 65536)
-        now = time.monotonic()
-        if not chunk:
-            break
-        arrivals.append((len(data), now))
-        data += chunk
-        if first is None:
-            at = data.find(MARKER)
-            if at >= 0:
-                # The chunk that carried the marker's first byte.
-                first = max(t for off, t in arrivals if off <= at) - start
-    proc.wait()
-    return first, time.monotonic() - start, bytes(data)
+    machine = common.Machine(qemu_args)
+    try:
+        first = machine.wait_for(MARKER, timeout)
+        exit_s = machine.wait_exit(max(0.0, machine.start + timeout - time.monotonic()))
+        return first, exit_s, machine.output()
+    finally:
+        machine.stop()
 
 
 def main():
-    p = argparse.ArgumentParser(prog="tandem bench boot", description=__doc__.split("\n", 3)[3],
+    p = argparse.ArgumentParser(prog="tandem bench boot", description=__doc__.split("\n\n", 2)[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--cpus", type=int, default=8)
@@ -146,26 +74,27 @@ def main():
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--out", help="JSON output (default bench/results/boot-DATE.json)")
     p.add_argument("--no-linux", action="store_true", help="tandem only (no Debian kernel)")
+    p.add_argument("--kernel", help="a built tandem.elf (default: build build/kernel); its build tree's hello is used")
     args = p.parse_args()
     if args.runs < 1 or not 1 <= args.cpus <= 64:
         die("--runs must be at least 1 and --cpus 1..64")
     if not shutil.which("qemu-system-x86_64"):
         die("qemu-system-x86_64 not found (./tandem setup)")
 
-    build_kernel()
-    workdir = tempfile.mkdtemp(prefix="tandem-bench-boot.")
+    workdir = common.workdir("boot")
     try:
-        initrd = make_initramfs(workdir)
-        common = ["qemu-system-x86_64", "-M", "q35", "-cpu", "max", "-accel", "tcg", "-smp", str(args.cpus),
-                  "-m", args.mem, "-nographic", "-no-reboot", "-initrd", initrd]
-        systems = {
-            "tandem": common + ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-kernel", KERNEL,
-                                "-append", "init=/init"],
-        }
+        kernel = os.path.abspath(args.kernel) if args.kernel else common.build_kernel("boot", [HELLO_TARGET])
+        hello = os.path.join(common.kernel_build_dir(kernel), HELLO_TARGET)
+        if not os.path.exists(hello):
+            raise BenchError(f"no {hello} beside {kernel}")
+        initrd = make_initramfs(workdir, hello)
+        systems = {"tandem": common.qemu_args(args.cpus, args.mem, initrd, kernel, "init=/init")}
         linux_deb = None
         if not args.no_linux:
-            vmlinuz, linux_deb = linux_vmlinuz(workdir)
-            systems["linux"] = common + ["-kernel", vmlinuz, "-append", "console=ttyS0 rdinit=/init panic=-1"]
+            linux = common.Linux(workdir)
+            linux_deb = linux.deb
+            systems["linux"] = common.qemu_args(args.cpus, args.mem, initrd, linux.vmlinuz,
+                                                "console=ttyS0 rdinit=/init panic=-1", debug_exit=False)
 
         runs = {name: [] for name in systems}
         for i in range(args.runs):
@@ -185,10 +114,13 @@ def main():
                       + (f", kernel clock at /init {kernel_ms:.1f} ms" if kernel_ms is not None else ""),
                       file=sys.stderr)
                 if first is None:
-                    log = os.path.join(ROOT, f"build/logs/bench-boot-{name}-run{i + 1}.log")
+                    log = os.path.join(common.LOGS, f"bench-boot-{name}-run{i + 1}.log")
+                    os.makedirs(common.LOGS, exist_ok=True)
                     with open(log, "wb") as f:
                         f.write(out)
                     print(f"  no '{MARKER.decode()}' on the console: output in {log}", file=sys.stderr)
+    except BenchError as e:
+        die(str(e))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -205,13 +137,7 @@ def main():
     if "linux" in summary and summary["linux"]["first_output_s"] and summary["tandem"]["first_output_s"]:
         ratio = summary["linux"]["first_output_s"] / summary["tandem"]["first_output_s"]
 
-    now = datetime.datetime.now()
     result = {
-        "benchmark": "boot",
-        "date": now.isoformat(timespec="seconds"),
-        "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
-                 "qemu": subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
-                                        text=True).stdout.splitlines()[0]},
         "qemu": {"machine": "q35", "cpu": "max", "accel": "tcg", "smp": args.cpus, "memory": args.mem},
         "program": "tests/userspace/hello (musl, static) as /init",
         "linux_package": linux_deb,
@@ -221,11 +147,7 @@ def main():
         "linux_to_tandem_first_output_ratio": ratio,
         "target": "tandem's time to the first user instruction at most 1/10 of Linux's time to init",
     }
-    out = args.out or os.path.join(ROOT, "bench/results", f"boot-{now.strftime('%Y-%m-%d')}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    out = common.write_result("boot", result, args.out)
 
     fmt = lambda v, unit="s": "-" if v is None else (f"{v:.3f} s" if unit == "s" else f"{v:.1f} ms")
     print()
