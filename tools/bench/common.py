@@ -247,7 +247,9 @@ def free_port():
 
 def qemu_args(cpus, mem, initrd, kernel, append, forward=None, debug_exit=True):
     """One QEMU configuration for both kernels. forward=(host port, guest port) adds the network
-    card exactly as qemu/run-kernel does (modern-only virtio-net-pci on user networking)."""
+    card exactly as qemu/run-kernel does (modern-only virtio-net-pci on user networking); the
+    isa-debug-exit port (tandem's way to give QEMU an exit status) is there for both kernels unless
+    debug_exit is False, so that their machines are the same (Linux never touches it)."""
     args = ["qemu-system-x86_64", "-M", "q35", "-cpu", "max", "-accel", "tcg", "-smp", str(cpus),
             "-m", str(mem), "-nographic", "-no-reboot", "-initrd", initrd]
     if debug_exit:
@@ -345,6 +347,44 @@ class Machine:
         with open(path, "wb") as f:
             f.write(self.output())
         return path
+
+
+class System:
+    """A kernel to benchmark: its image, initramfs and command line; name is tandem or linux."""
+
+    def __init__(self, name, kernel, initrd, append):
+        self.name, self.kernel, self.initrd, self.append = name, kernel, initrd, append
+        self.init_marker = TANDEM_FIRST_USER if name == "tandem" else LINUX_INIT_LINE
+
+
+def serve(system, cpus, mem, listening, guest_port, timeout, log_name, measure=None):
+    """Boots system (mem in MiB) with a free host port forwarded to guest_port until the console
+    says `listening` and one echo request is answered, then calls measure(host port) if given and
+    adds what it returns. Returns a dict: listening_s and init_s (seconds from just before QEMU
+    started; None when not seen), served, and on failure error and log (the serial output, kept
+    under build/logs/LOG_NAME.log)."""
+    port = free_port()
+    machine = Machine(qemu_args(cpus, f"{mem}M", system.initrd, system.kernel, system.append,
+                                forward=(port, guest_port)))
+    run = {"listening_s": None, "init_s": None, "served": False}
+    try:
+        run["listening_s"] = machine.wait_for(listening, timeout)
+        run["init_s"] = machine.find(system.init_marker)
+        if run["listening_s"] is None:
+            run["error"] = "QEMU exited before listening" if machine.ended is not None else "no listening line in time"
+        elif not echo_once(port, timeout=30):
+            run["error"] = "the echo request was not answered"
+        else:
+            run["served"] = True
+            if measure:
+                run.update(measure(port))
+    except (BenchError, OSError) as e:
+        run["error"] = str(e)
+    finally:
+        machine.stop()
+    if "error" in run:
+        run["log"] = os.path.relpath(machine.keep_log(log_name), ROOT)
+    return run
 
 
 # ---- echo clients --------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import BenchError, fmt, progress, ratio  # noqa: E402
@@ -45,12 +46,6 @@ from common import BenchError, fmt, progress, ratio  # noqa: E402
 LISTENING = b"echo server listening on port 5555"
 GUEST_PORT = 5555
 LINUX_APPEND = "console=ttyS0 rdinit=/init panic=-1 quiet"
-
-
-class System:
-    def __init__(self, name, kernel, initrd, append):
-        self.name, self.kernel, self.initrd, self.append = name, kernel, initrd, append
-        self.init_marker = common.TANDEM_FIRST_USER if name == "tandem" else common.LINUX_INIT_LINE
 
 
 def tandem_initrd(workdir, cpus):
@@ -75,30 +70,7 @@ def init_args(initrd):
 
 
 def boot(system, cpus, mem, timeout, log_name, measure=None):
-    """Boots system until its echo server listens and serves one request; then measure(port) if
-    given. Returns a dict (listening_s and init_s are None when the boot failed)."""
-    port = common.free_port()
-    machine = common.Machine(common.qemu_args(cpus, f"{mem}M", system.initrd, system.kernel, system.append,
-                                              forward=(port, GUEST_PORT)))
-    run = {"listening_s": None, "init_s": None, "served": False}
-    try:
-        run["listening_s"] = machine.wait_for(LISTENING, timeout)
-        run["init_s"] = machine.find(system.init_marker)
-        if run["listening_s"] is None:
-            run["error"] = "QEMU exited before listening" if machine.ended is not None else "no listening line in time"
-        elif not common.echo_once(port, timeout=30):
-            run["error"] = "the echo request was not answered"
-        else:
-            run["served"] = True
-            if measure:
-                run.update(measure(port))
-    except (BenchError, OSError) as e:
-        run["error"] = str(e)
-    finally:
-        machine.stop()
-    if "error" in run:
-        run["log"] = os.path.relpath(machine.keep_log(log_name), common.ROOT)
-    return run
+    return common.serve(system, cpus, mem, LISTENING, GUEST_PORT, timeout, log_name, measure)
 
 
 def smallest_memory(system, cpus, ceiling, floor, timeout, step=16):
@@ -150,7 +122,7 @@ def main():
     try:
         kernel = os.path.abspath(args.kernel) if args.kernel else common.build_kernel("erlang")
         initrd, append = tandem_initrd(workdir, args.cpus)
-        systems = [System("tandem", kernel, initrd, append)]
+        systems = [common.System("tandem", kernel, initrd, append)]
         linux = None
         if not args.no_linux:
             linux = common.Linux(workdir)
@@ -158,7 +130,7 @@ def main():
             argv, env = init_args(initrd)
             addition = common.linux_addition(workdir, linux, modules, argv, env)
             linux_initrd = common.concatenate(os.path.join(workdir, "erlang-linux.cpio"), initrd, addition)
-            systems.append(System("linux", linux.vmlinuz, linux_initrd, LINUX_APPEND))
+            systems.append(common.System("linux", linux.vmlinuz, linux_initrd, LINUX_APPEND))
 
         def measure(port):
             out = {}
@@ -175,7 +147,7 @@ def main():
                          f"on 1 and on {args.connections} connections ...")
                 run = boot(s, args.cpus, args.mem, args.timeout, f"bench-erlang-{s.name}-run{i + 1}", measure)
                 runs[s.name].append(run)
-                if run["served"]:
+                if "error" not in run:
                     progress(f"run {i + 1}/{args.runs} {s.name:6}: init {fmt(run['init_s'], ' s')}, listening "
                              f"{fmt(run['listening_s'], ' s')}, {fmt(run.get('rate_1'), ' req/s', 0)} (1 connection), "
                              f"{fmt(run.get(f'rate_{args.connections}'), ' req/s', 0)} ({args.connections})")
@@ -246,7 +218,7 @@ def main():
         f"rate_{args.connections}_tandem_over_linux", "(tandem/Linux)")
     common.print_table(headers, rows)
     print(f"results: {os.path.relpath(out, common.ROOT)}")
-    failed = any(not r["served"] for rs in runs.values() for r in rs)
+    failed = any("error" in r for rs in runs.values() for r in rs)
     sys.exit(1 if failed else 0)
 
 
