@@ -140,6 +140,9 @@ RunResult Machine::run(const Hooks& hooks) {
   fiber_switch(m_main, *m_cpus[m_running].current);
 
   // The run is over: every fiber is abandoned where it stood.
+  m_external = nullptr;
+  m_external_arg = nullptr;
+  m_external_deadline = 0;
   if (m_cleanup != nullptr) m_cleanup(m_cleanup_arg);
   for (SimCpu& c : m_cpus) m_stacks->give(c.boot.stack);
   m_result.steps = m_step;
@@ -184,6 +187,7 @@ void Machine::point(hal::Point kind) {
     fail(Outcome::Hang, message);
   }
   if (m_earliest_deadline != 0 && m_now >= m_earliest_deadline) wake_due_timers();
+  if (m_external_deadline != 0 && m_now >= m_external_deadline) run_external();
   SimCpu* c = &cpu();
   if (c->irq_enabled) {
     if (c->timer_deadline != 0 && m_strategy->early_timer(m_step, m_running)) {
@@ -234,6 +238,14 @@ bool Machine::wake_due_timers() {
   return any;
 }
 
+void Machine::run_external() {
+  m_external_deadline = 0;
+  if (m_external == nullptr) return;
+  const uint64_t next = m_external(m_external_arg, m_now);
+  // A deadline in the past runs at the next point; one event may have queued another meanwhile.
+  if (next != 0) external_due(next);
+}
+
 void Machine::set_timer(uint64_t deadline) {
   cpu().timer_deadline = deadline;
   uint64_t earliest = 0;
@@ -261,16 +273,27 @@ void Machine::irq_enable() {
 void Machine::reschedule(bool spinning) {
   uint64_t mask = m_awake;
   while (mask == 0) {
-    // Every CPU is halted: jump to the next timer, or stop.
-    if (m_earliest_deadline == 0) {
+    // Every CPU is halted: jump to the next timer or external event, or stop.
+    if (m_shutdown && m_config.end_idle_after_shutdown) {
+      m_result.outcome = Outcome::Finished;
+      finish();
+    }
+    if (m_earliest_deadline == 0 && m_external_deadline == 0) {
       if (m_shutdown) {
         m_result.outcome = Outcome::Finished;
         finish();
       }
       fail(Outcome::Deadlock, "every CPU is halted with no timer armed and no interrupt pending: the remaining threads wait forever");
     }
-    m_now = std::max(m_now, m_earliest_deadline);
-    wake_due_timers();
+    const bool external_first =
+        m_external_deadline != 0 && (m_earliest_deadline == 0 || m_external_deadline < m_earliest_deadline);
+    if (external_first) {
+      m_now = std::max(m_now, m_external_deadline);
+      run_external();
+    } else {
+      m_now = std::max(m_now, m_earliest_deadline);
+      wake_due_timers();
+    }
     mask = m_awake;
   }
   // Every choice of CPU gets a step of its own, so (step, CPU) decisions are unambiguous for

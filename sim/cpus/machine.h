@@ -45,6 +45,9 @@ struct MachineConfig {
   uint8_t plant = 0;              // hal::Plant
   size_t ram_bytes = size_t{256} << 20;  // reserved, touched on demand
   size_t stack_bytes = 0;         // 0: a default that suits the build
+  // Once the kernel asked to shut down, end the run as soon as every CPU halts, even with timers
+  // armed (a kernel with a network card keeps CPU 0's lwIP timer armed for ever).
+  bool end_idle_after_shutdown = false;
 };
 
 struct TraceEvent {
@@ -141,6 +144,20 @@ class Machine {
   // Bumped each time a page is freed: a reference taken at one generation is stale at another.
   uint32_t page_generation(uint64_t phys) const { return m_generation[(phys - kRamBase) / hal::kPageSize]; }
 
+  // An external event source outside the CPUs (the simulated network: sim/netpeer/wire.h), on
+  // virtual time. `advance(arg, now)` runs at the first scheduling point at or after its
+  // deadline (or when every CPU halts, after time jumps to it) and returns its next deadline (0:
+  // none). It may raise interrupts (an MSI) but must not reach a scheduling point. Set before
+  // run(); run() ends with it cleared.
+  void set_external(uint64_t (*advance)(void* arg, uint64_t now), void* arg) {
+    m_external = advance, m_external_arg = arg, m_external_deadline = 0;
+  }
+  // Brings the external source's deadline forward to `deadline` (now, when it has work at once).
+  void external_due(uint64_t deadline) {
+    if (deadline == 0) deadline = 1;
+    if (m_external_deadline == 0 || deadline < m_external_deadline) m_external_deadline = deadline;
+  }
+
   // Run-end hook for hal/sim to release what it created during the run.
   void set_cleanup(void (*cleanup)(void*), void* arg) { m_cleanup = cleanup; m_cleanup_arg = arg; }
 
@@ -183,6 +200,10 @@ class Machine {
   void (*m_cleanup)(void*) = nullptr;
   void* m_cleanup_arg = nullptr;
   uint32_t m_fiber_ids = 0;
+  uint64_t (*m_external)(void*, uint64_t) = nullptr;
+  void* m_external_arg = nullptr;
+  uint64_t m_external_deadline = 0;  // 0: none
+  void run_external();
 };
 
 }  // namespace sim

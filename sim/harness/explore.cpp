@@ -1,13 +1,20 @@
 #include "sim/harness/explore.h"
 
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+
+#include "sim/virtio/link.h"
 
 namespace sim {
 
@@ -86,7 +93,92 @@ ExploreResult explore(const ExploreSpec& spec, const Progress& progress) {
   };
 
   const uint32_t jobs = std::max<uint32_t>(spec.jobs, 1);
-  if (jobs == 1) {
+  if (is_networked(base.scenario)) {
+    // lwIP's state is process-wide (the kernel's and the peer's): one networked simulation per
+    // process at a time, and a failed run may leave it unusable (run_one in harness.h). Job j
+    // runs positions j, j + jobs, ... one after another in a child process, stops at its first
+    // failure, and reports each schedule's (position, trace hash, steps, outcome) through a pipe.
+    struct Record {
+      uint64_t position, hash, steps, finished;
+    };
+    std::vector<int> fds;
+    std::vector<pid_t> children;
+    std::fflush(nullptr);
+    for (uint32_t j = 0; j < jobs && j < indices.size(); ++j) {
+      int p[2];
+      if (pipe(p) != 0) {
+        std::perror("explore: pipe");
+        std::abort();
+      }
+      const pid_t pid = fork();
+      if (pid < 0) {
+        std::perror("explore: fork");
+        std::abort();
+      }
+      if (pid == 0) {
+        close(p[0]);
+        mark_process_disposable();
+        for (size_t position = j; position < indices.size(); position += jobs) {
+          const RunResult r = run_one(with_seed(base, schedule_seed(spec.base_seed, indices[position])));
+          const Record record{position, r.trace_hash, r.steps, r.outcome == Outcome::Finished ? 1u : 0u};
+          if (write(p[1], &record, sizeof(record)) != static_cast<ssize_t>(sizeof(record))) _exit(2);
+          if (r.outcome != Outcome::Finished) break;  // later positions of this job cannot be the lowest failure
+        }
+        _exit(0);
+      }
+      close(p[1]);
+      fds.push_back(p[0]);
+      children.push_back(pid);
+    }
+    std::vector<std::string> partial(fds.size());
+    size_t open_fds = fds.size();
+    while (open_fds > 0) {
+      std::vector<pollfd> polls;
+      std::vector<size_t> which;
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i] >= 0) {
+          polls.push_back(pollfd{fds[i], POLLIN, 0});
+          which.push_back(i);
+        }
+      }
+      if (poll(polls.data(), polls.size(), -1) < 0) continue;
+      for (size_t k = 0; k < polls.size(); ++k) {
+        if (polls[k].revents == 0) continue;
+        const size_t i = which[k];
+        char buffer[4096];
+        const ssize_t n = read(fds[i], buffer, sizeof(buffer));
+        if (n <= 0) {
+          close(fds[i]);
+          fds[i] = -1;
+          --open_fds;
+          continue;
+        }
+        partial[i].append(buffer, static_cast<size_t>(n));
+        while (partial[i].size() >= sizeof(Record)) {
+          Record record;
+          std::memcpy(&record, partial[i].data(), sizeof(record));
+          partial[i].erase(0, sizeof(record));
+          steps += record.steps;
+          hashes.push_back(record.hash);
+          if (record.finished) {
+            digest += record.hash;
+          } else if (record.position < lowest_failure.load()) {
+            lowest_failure = record.position;
+          }
+          const size_t finished = done.fetch_add(1) + 1;
+          if (progress && (finished % 64 == 0 || finished == indices.size())) progress(finished, indices.size());
+        }
+      }
+    }
+    for (pid_t pid : children) {
+      int status = 0;
+      waitpid(pid, &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "explore: a job's process ended abnormally (status 0x%x)\n", status);
+        std::abort();
+      }
+    }
+  } else if (jobs == 1) {
     worker();
   } else {
     std::vector<std::thread> threads;
@@ -208,6 +300,7 @@ std::string write_replay_json(const ReplayFile& f) {
   j["max_steps"] = f.spec.max_steps;
   j["futex_mode"] = f.spec.spin_yield_futex ? "spin-yield" : "blocking";
   j["max_threads"] = f.spec.max_threads;
+  if (is_networked(f.spec.scenario)) j["net_faults"] = f.spec.net_faults;
   j["outcome"] = outcome_name(f.outcome);
   j["message"] = f.message;
   j["trace_hash"] = hex(f.trace_hash);
@@ -295,6 +388,19 @@ bool read_replay_json(const std::string& text, ReplayFile* f, std::string* error
   }
   f->spec.spin_yield_futex = j.value("futex_mode", "blocking") == "spin-yield";
   f->spec.max_threads = j.value("max_threads", 0u);
+  if (j.contains("net_faults")) {
+    if (!j["net_faults"].is_string()) {
+      *error = "field \"net_faults\" has the wrong type";
+      return false;
+    }
+    f->spec.net_faults = j["net_faults"].get<std::string>();
+    LinkFaults faults;
+    const std::string bad = parse_link_faults(f->spec.net_faults, &faults);
+    if (!bad.empty()) {
+      *error = "net_faults: " + bad;
+      return false;
+    }
+  }
   if (!parse_outcome(j["outcome"].get<std::string>(), &f->outcome)) {
     *error = "unknown outcome \"" + j["outcome"].get<std::string>() + "\"";
     return false;

@@ -1,12 +1,25 @@
 #include "sim/harness/harness.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 
 #include "core/kernel.h"
 #include "core/mm/address_space.h"
+#include "core/net/netdev.h"
+#include "core/net/stack.h"
 #include "hal/sim/sim_hal.h"
+#include "lwip/memp.h"
+#include "lwip/priv/tcp_priv.h"
+#include "sim/netpeer/wire.h"
+#include "sim/virtio/net_device.h"
 
 namespace sim {
 
@@ -21,7 +34,16 @@ struct Env {
   tandem::Kernel* kernel;
   const RunSpec* spec;
   const Scenario* scenario;
+  // Networked runs: what the card and the stack hold once attached (they stay until the kernel
+  // instance is thrown away), so the leak checks count only what the scenario left.
+  bool networked = false;
+  size_t net_heap_objects = 0;
+  size_t net_pages = 0;
 };
+
+// The guest's card: QEMU's default MAC, in the slot the virtio tests use.
+constexpr uint8_t kGuestMac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+constexpr uint32_t kNetSlot = 3;
 
 void cpu_entry(void* env, uint32_t cpu) { kentry::cpu_main(static_cast<Env*>(env)->kernel, cpu); }
 void interrupt(void*, uint32_t bit) { deliver_interrupt(bit); }
@@ -30,6 +52,14 @@ void interrupt(void*, uint32_t bit) { deliver_interrupt(bit); }
 // and starts the scenario's main thread in it.
 void init_main(tandem::Kernel& kernel, void* arg) {
   auto* env = static_cast<Env*>(arg);
+  if (env->networked) {
+    // As boot_init does on hardware: the card becomes lwIP's interface, 10.0.2.15/24 via 10.0.2.2.
+    tandem::NetDevice* nic = tandem::netdev_probe(kernel);
+    if (nic == nullptr) hal::panic("init: the simulated virtio-net card was not found");
+    if (tandem::net_stack_attach_device(kernel, *nic, tandem::NetConfig{}).is_error()) hal::panic("init: the card cannot join the stack");
+    env->net_heap_objects = kernel.heap().live_objects();
+    env->net_pages = Machine::current()->pages_in_use() - kernel.heap().pages_in_use();
+  }
   auto space_or_error = tandem::AddressSpace::create(kernel);
   if (space_or_error.is_error()) hal::panic("init: cannot create an address space");
   tandem::AddressSpace* space = space_or_error.value();
@@ -83,8 +113,168 @@ std::string describe_threads(tandem::Kernel& kernel) {
 
 }  // namespace
 
+namespace {
+
+bool g_disposable = false;
+
+// RunResult through a pipe (run_isolated).
+template <typename T>
+void put(std::string& out, const T& value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+void put_string(std::string& out, const std::string& text) {
+  put<uint64_t>(out, text.size());
+  out += text;
+}
+template <typename T>
+void put_vector(std::string& out, const std::vector<T>& items) {
+  put<uint64_t>(out, items.size());
+  if (!items.empty()) out.append(reinterpret_cast<const char*>(items.data()), items.size() * sizeof(T));
+}
+struct Reader {
+  const std::string& in;
+  size_t at = 0;
+  bool ok = true;
+  template <typename T>
+  T get() {
+    T value{};
+    if (at + sizeof(T) > in.size()) {
+      ok = false;
+      return value;
+    }
+    std::memcpy(&value, in.data() + at, sizeof(T));
+    at += sizeof(T);
+    return value;
+  }
+  std::string get_string() {
+    const uint64_t n = get<uint64_t>();
+    if (!ok || at + n > in.size()) {
+      ok = false;
+      return {};
+    }
+    std::string text = in.substr(at, n);
+    at += n;
+    return text;
+  }
+  template <typename T>
+  std::vector<T> get_vector() {
+    const uint64_t n = get<uint64_t>();
+    if (!ok || n > (in.size() - at) / sizeof(T)) {
+      ok = false;
+      return {};
+    }
+    std::vector<T> items(n);
+    if (n != 0) std::memcpy(items.data(), in.data() + at, n * sizeof(T));
+    at += n * sizeof(T);
+    return items;
+  }
+};
+
+std::string serialize(const RunResult& r) {
+  std::string out;
+  put(out, r.outcome);
+  put_string(out, r.message);
+  put(out, r.steps);
+  put(out, r.virtual_ns);
+  put(out, r.exit_status);
+  put_vector(out, r.decisions);
+  put(out, r.trace_hash);
+  put_vector(out, r.trace);
+  put<uint64_t>(out, r.fiber_names.size());
+  for (const std::string& name : r.fiber_names) put_string(out, name);
+  put_string(out, r.console);
+  return out;
+}
+
+bool deserialize(const std::string& in, RunResult* r) {
+  Reader read{in};
+  r->outcome = read.get<Outcome>();
+  r->message = read.get_string();
+  r->steps = read.get<uint64_t>();
+  r->virtual_ns = read.get<uint64_t>();
+  r->exit_status = read.get<int>();
+  r->decisions = read.get_vector<Decision>();
+  r->trace_hash = read.get<uint64_t>();
+  r->trace = read.get_vector<TraceEvent>();
+  const uint64_t names = read.get<uint64_t>();
+  for (uint64_t i = 0; read.ok && i < names; ++i) r->fiber_names.push_back(read.get_string());
+  r->console = read.get_string();
+  return read.ok && read.at == in.size();
+}
+
+RunResult run_isolated(const RunSpec& spec) {
+  RunResult failed;
+  failed.outcome = Outcome::Panic;
+  int p[2];
+  if (pipe(p) != 0) {
+    failed.message = "cannot create a pipe for the run's process";
+    return failed;
+  }
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(p[0]);
+    close(p[1]);
+    failed.message = "cannot fork the run's process";
+    return failed;
+  }
+  if (pid == 0) {
+    close(p[0]);
+    g_disposable = true;
+    const std::string bytes = serialize(run_one(spec));
+    for (size_t at = 0; at < bytes.size();) {
+      const ssize_t n = write(p[1], bytes.data() + at, bytes.size() - at);
+      if (n <= 0) _exit(2);
+      at += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  std::string bytes;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = read(p[0], buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    bytes.append(buffer, static_cast<size_t>(n));
+  }
+  close(p[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  RunResult r;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !deserialize(bytes, &r)) {
+    char line[128];
+    std::snprintf(line, sizeof(line), "the run's process died (wait status 0x%x) before it reported", status);
+    failed.message = line;
+    return failed;
+  }
+  return r;
+}
+
+std::string describe_link(const Link& link) {
+  const Link::Stats& s = link.stats();
+  char line[160];
+  std::snprintf(line, sizeof(line), "%llu frames, %llu dropped, %llu duplicated, %llu reordered, %llu corrupted",
+                static_cast<unsigned long long>(s.sent), static_cast<unsigned long long>(s.dropped),
+                static_cast<unsigned long long>(s.duplicated), static_cast<unsigned long long>(s.reordered),
+                static_cast<unsigned long long>(s.corrupted));
+  return line;
+}
+
+}  // namespace
+
+void mark_process_disposable() { g_disposable = true; }
+
 void register_scenario(const Scenario& scenario) { scenario_registry().push_back(scenario); }
 const std::vector<Scenario>& scenarios() { return scenario_registry(); }
+bool guest_tcp_idle() { return tcp_active_pcbs == nullptr; }
+
+bool is_networked(const std::string& name) {
+  const Scenario* s = find_scenario(name);
+  return s != nullptr && s->net_plan != nullptr;
+}
+
 const Scenario* find_scenario(const std::string& name) {
   for (const Scenario& s : scenario_registry()) {
     if (name == s.name) return &s;
@@ -142,6 +332,22 @@ RunResult run_one(const RunSpec& spec) {
   config.max_steps = spec.max_steps;
   config.trace = spec.trace;
   config.plant = spec.plant;
+  const bool networked = scenario->net_plan != nullptr;
+  if (networked && !g_disposable) return run_isolated(spec);
+  config.end_idle_after_shutdown = networked;
+  NetWireConfig wire_config;
+  if (networked) {
+    const std::string bad = parse_link_faults(spec.net_faults, &wire_config.faults);
+    if (!bad.empty()) {
+      RunResult r;
+      r.outcome = Outcome::Failed;
+      r.message = "bad network faults: " + bad;
+      return r;
+    }
+    scenario->net_plan(spec.threads, spec.iterations, &wire_config.plan);
+    wire_config.seed = spec.seed;
+    wire_config.silent_corruption = spec.net_silent_corruption;
+  }
   Machine& machine = machine_for(config);
 
   tandem::KernelConfig kconfig;
@@ -149,6 +355,7 @@ RunResult run_one(const RunSpec& spec) {
   kconfig.max_threads = spec.max_threads != 0 ? spec.max_threads : tandem::kMaxThreads;
   kconfig.futex_mode = spec.spin_yield_futex ? tandem::FutexMode::SpinYield : tandem::FutexMode::Blocking;
   Env env{nullptr, &spec, scenario};
+  env.networked = networked;
   kconfig.init = &init_main;
   kconfig.init_arg = &env;
   void* storage = t_cached->kernel_storage.get();
@@ -158,11 +365,20 @@ RunResult run_one(const RunSpec& spec) {
   env.kernel = kernel;
 
   install_hal(machine);
+  std::unique_ptr<VirtioNetDevice> device;
+  std::unique_ptr<NetWire> wire;
+  if (networked) {
+    device = std::make_unique<VirtioNetDevice>(kGuestMac);
+    pci_plug(kNetSlot, device.get());
+    wire = std::make_unique<NetWire>(machine, *device, wire_config);
+    set_current_wire(wire.get());
+  }
   Machine::Hooks hooks;
   hooks.env = &env;
   hooks.cpu_entry = &cpu_entry;
   hooks.interrupt = &interrupt;
   RunResult result = machine.run(hooks);
+  set_current_wire(nullptr);
 
   // Checks after every schedule.
   auto fail = [&](Outcome outcome, const std::string& message) {
@@ -185,11 +401,43 @@ RunResult run_one(const RunSpec& spec) {
     if (kernel->live_processes() != 0) fail(Outcome::Failed, "leak: a process still exists");
     if (kernel->futexes().queued_waiters() != 0) fail(Outcome::Failed, "leak: futex waiters still queued");
     // Idle threads' contexts are the CPUs' own; everything else the heap handed out is back.
-    if (kernel->heap().live_objects() != 0) fail(Outcome::Failed, "leak: " + std::to_string(kernel->heap().live_objects()) + " kernel heap objects");
-    if (machine.pages_in_use() != kernel->heap().pages_in_use())
-      fail(Outcome::Failed, "leak: " + std::to_string(machine.pages_in_use() - kernel->heap().pages_in_use()) + " physical pages");
+    if (kernel->heap().live_objects() != env.net_heap_objects)
+      fail(Outcome::Failed, "leak: " + std::to_string(kernel->heap().live_objects() - env.net_heap_objects) + " kernel heap objects");
+    if (machine.pages_in_use() != kernel->heap().pages_in_use() + env.net_pages)
+      fail(Outcome::Failed, "leak: " + std::to_string(machine.pages_in_use() - kernel->heap().pages_in_use() - env.net_pages) + " physical pages");
+  }
+  if (networked && std::getenv("TANDEM_NET_VERBOSE") != nullptr) {
+    std::fprintf(stderr, "net: seed %llu: %s, %llu steps, %.3f s virtual; %s; to the peer: %s; to the guest: %s; card full %llu times\n",
+                 static_cast<unsigned long long>(spec.seed), outcome_name(result.outcome),
+                 static_cast<unsigned long long>(result.steps), result.virtual_ns / 1e9, wire->peer().summary().c_str(),
+                 describe_link(wire->to_peer()).c_str(), describe_link(wire->to_guest()).c_str(),
+                 static_cast<unsigned long long>(wire->refused_by_card()));
+  }
+  if (networked && result.outcome == Outcome::Finished) {
+    NetPeer& peer = wire->peer();
+    if (!peer.failure().empty()) fail(Outcome::Failed, peer.failure());
+    if (!peer.done()) fail(Outcome::Failed, "the peer did not finish: " + peer.summary());
+    const std::string peer_leak = peer.leak_check();
+    if (!peer_leak.empty()) fail(Outcome::Failed, peer_leak);
   }
   kernel->~Kernel();
+  if (networked) {
+    // The guest's lwIP as ~Kernel found it (core/net/stack.h): no PCB, no pbuf, no heap left.
+    const tandem::NetRunReport report = tandem::net_last_run_report();
+    if (result.outcome == Outcome::Finished && report.valid) {
+      const tandem::NetMemoryStats& m = report.memory;
+      std::string leak;
+      if (m.tcp_pcbs != 0) leak += std::to_string(m.tcp_pcbs) + " TCP PCBs; ";
+      if (m.heap_used != 0) leak += std::to_string(m.heap_used) + " heap bytes; ";
+      for (uint32_t i = 0; i < m.pool_count && i < MEMP_MAX; ++i) {
+        if (i == MEMP_SYS_TIMEOUT || i == MEMP_TCP_PCB || i == MEMP_TCP_PCB_LISTEN) continue;  // timers; PCBs above
+        if (m.pool_used[i] != 0) leak += std::to_string(m.pool_used[i]) + " of pool " + std::to_string(i) + "; ";
+      }
+      if (!leak.empty()) fail(Outcome::Failed, "guest lwIP leak: " + leak);
+    }
+    wire.reset();
+    pci_unplug(kNetSlot);
+  }
   return result;
 }
 

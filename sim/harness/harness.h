@@ -10,12 +10,19 @@
 
 namespace sim {
 
+struct PeerPlan;
+
 struct Scenario {
   const char* name;
   const char* summary;
   uint64_t entry;  // the main thread's entry point (register_entry)
   // Checks the arguments; returns an error message or null.
   const char* (*validate)(uint32_t threads, uint32_t iterations) = nullptr;
+  // Networked scenarios: what the simulated peer does (sim/netpeer/peer.h). With it, the machine
+  // gets a virtio-net card on its PCI bus wired to the peer (sim/netpeer/wire.h), the kernel
+  // attaches the card before PID 1 starts, and the run also checks the peer's verdict and that
+  // neither lwIP leaked anything.
+  void (*net_plan)(uint32_t threads, uint32_t iterations, PeerPlan* plan) = nullptr;
 };
 
 // Scenarios register themselves at start-up.
@@ -45,7 +52,21 @@ struct RunSpec {
   bool trace = false;
   bool spin_yield_futex = false;
   uint32_t max_threads = 0;  // 0: the build's table size
+  // Networked scenarios: the wire's faults (sim/virtio/link.h's parse_link_faults syntax; ""
+  // for none) and a planted wire bug for tests (NetWireConfig::silent_corruption).
+  std::string net_faults;
+  bool net_silent_corruption = false;
 };
+
+// Whether the scenario named `name` uses the simulated network (one per process at a time:
+// explore runs such schedules in processes, not threads).
+bool is_networked(const std::string& name);
+
+// A networked scenario's oracle: whether the guest kernel's lwIP has no TCP connection left in an
+// active state (every one closed, none in LAST_ACK waiting for its final ACK). A plain read of
+// lwIP's PCB list, which is safe because exactly one fiber runs at a time; scenarios use it to
+// wait until the guest is quiet before PID 1 exits.
+bool guest_tcp_idle();
 
 // The user program's memory: one data region at a fixed address, passed to the main thread in
 // rdx (size in rcx); threads and iterations arrive in rdi and rsi.
@@ -53,7 +74,13 @@ inline constexpr uint64_t kDataBase = 0x10000000;
 inline constexpr uint64_t kDataSize = 4u << 20;
 
 // Runs one schedule. Never throws; the result says what happened.
+//
+// A networked run that fails can leave the process's lwIP unusable for the next run (a CPU
+// abandoned inside the stack lock keeps it held), so networked runs go to a child process (fork)
+// unless this process was marked disposable: it then runs them itself and must stop at its first
+// failure (explore's job processes do).
 RunResult run_one(const RunSpec& spec);
+void mark_process_disposable();
 
 // The machine a thread reuses between schedules with the same shape (CPUs, strategy kind).
 void reset_cached_machines();

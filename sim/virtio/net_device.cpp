@@ -133,6 +133,7 @@ void VirtioNetDevice::process_tx() {
     }
     if (bytes.size() >= kHeaderLength) {
       m_transmitted.emplace_back(bytes.begin() + kHeaderLength, bytes.end());
+      if (m_on_transmit != nullptr) m_on_transmit(m_on_transmit_arg);
     } else {
       m_error = "a transmitted chain is shorter than the virtio-net header";
     }

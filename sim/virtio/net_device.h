@@ -41,6 +41,9 @@ class VirtioNetDevice final : public PciFunction {
   // Also completes any transmissions the driver queued without notifying. Transmit normally
   // completes synchronously at the notification.
   void process_tx();
+  // Called (synchronously, inside the driver's notification) each time a frame joins
+  // transmitted(): the simulated wire (sim/netpeer/wire.h) uses it to take the frame at once.
+  void set_on_transmit(void (*callback)(void*), void* arg) { m_on_transmit = callback, m_on_transmit_arg = arg; }
 
   // --- hostile behaviour ---
   enum class Fault : uint8_t {
@@ -98,6 +101,8 @@ class VirtioNetDevice final : public PciFunction {
   mutable std::string m_error;
   uint32_t m_interrupts = 0;
   uint32_t m_resets = 0;
+  void (*m_on_transmit)(void*) = nullptr;
+  void* m_on_transmit_arg = nullptr;
 };
 
 }  // namespace sim

@@ -2,6 +2,8 @@
 // strategy; every planted bug is found; runs are deterministic within and across processes;
 // a found failure replays exactly.
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -238,6 +240,80 @@ TEST(Replay, ListsWithoutDecisionsStillFinish) {
     const RunResult r = run_one(spec);
     EXPECT_EQ(r.outcome, Outcome::Finished) << scenario << ": " << r.message;
   }
+}
+
+}  // namespace
+}  // namespace sim
+
+namespace sim {
+namespace {
+
+// The networked scenarios through explore: job processes instead of threads, the same digest
+// whatever --jobs is, with faults on the wire.
+TEST(Network, ExploreWithFaultsPassesAndDoesNotDependOnJobs) {
+  for (const char* scenario : {"tcp-echo", "tcp-bulk"}) {
+    ExploreSpec spec = spec_for(scenario, StrategyKind::Pct, 8);
+    spec.shard_count = 1;
+    spec.shard_index = 0;
+    spec.run.threads = 2;
+    spec.run.iterations = scenario == std::string("tcp-bulk") ? 2 : 5;
+    spec.run.net_faults = "drop=0.05,dup=0.02,reorder=0.05,corrupt=0.01";
+    const ExploreResult one = explore(spec);
+    EXPECT_EQ(one.failures, 0u) << scenario << ": " << outcome_name(one.failing_result.outcome) << ": "
+                                << one.failing_result.message;
+    spec.jobs = 2;
+    const ExploreResult two = explore(spec);
+    EXPECT_EQ(one.digest, two.digest) << scenario;
+    EXPECT_EQ(one.total_steps, two.total_steps) << scenario;
+  }
+}
+
+std::string run_command(const std::string& arguments, int* status) {
+  const std::string command = std::string(TANDEM_SIM_BINARY) + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buffer{};
+  while (pipe != nullptr && fgets(buffer.data(), buffer.size(), pipe) != nullptr) out += buffer.data();
+  const int raw = pipe != nullptr ? pclose(pipe) : -1;
+  *status = raw >= 0 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return out;
+}
+
+TEST(Network, NetFaultsOptionIsValidated) {
+  int status = 0;
+  std::string out = run_command("explore tcp-echo --net-faults drop=1.5 --schedules 1", &status);
+  EXPECT_EQ(status, 2) << out;
+  EXPECT_NE(out.find("probability"), std::string::npos) << out;
+  out = run_command("explore tcp-echo --net-faults loss=0.1 --schedules 1", &status);
+  EXPECT_EQ(status, 2) << out;
+  EXPECT_NE(out.find("not a fault"), std::string::npos) << out;
+  out = run_command("explore mutex --net-faults drop=0.1 --schedules 1", &status);
+  EXPECT_EQ(status, 2) << out;
+  out = run_command("explore tcp-echo --net-faults drop=0.05,dup=0.02,reorder=0.05 --schedules 4 --jobs 2", &status);
+  EXPECT_EQ(status, 0) << out;
+}
+
+// A failure found under faults (a step budget too small for the run: a hang) is written with its
+// faults, and the replay reproduces it exactly.
+TEST(Network, FailureUnderFaultsReplays) {
+  char dir[] = "/tmp/tandem-net-replay-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  int status = 0;
+  const std::string out = run_command(std::string("explore tcp-echo --threads 2 --net-faults drop=0.1,corrupt=0.02 "
+                                                  "--schedules 3 --jobs 1 --max-steps 6000 --strategy random --out ") +
+                                          dir,
+                                      &status);
+  EXPECT_EQ(status, 1) << out;
+  const size_t at = out.find(std::string(dir) + "/failure-tcp-echo-");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string path = out.substr(at, out.find(".json", at) + 5 - at);
+  const std::string replayed = run_command("replay --rows 1 " + path, &status);
+  EXPECT_EQ(status, 1) << replayed;
+  EXPECT_NE(replayed.find("reproduced exactly"), std::string::npos) << replayed;
+  const std::string original = run_command("replay --original --rows 1 " + path, &status);
+  EXPECT_EQ(status, 1) << original;
+  EXPECT_NE(original.find("reproduced exactly"), std::string::npos) << original;
+  std::system((std::string("rm -rf ") + dir).c_str());
 }
 
 }  // namespace

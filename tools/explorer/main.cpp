@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "sim/harness/explore.h"
+#include "sim/virtio/link.h"
 #include "tools/explorer/bench.h"
 
 namespace {
@@ -70,7 +71,7 @@ struct ExploreOptions {
   std::string scenario;
   uint32_t cpus = 4, threads = 4, iterations = 10, depth = 3, jobs = 0;
   uint64_t schedules = 1000, seed = 1, max_steps = 2'000'000;
-  std::string strategy = "pct", shard, plant = "none", out = "failures";
+  std::string strategy = "pct", shard, plant = "none", out = "failures", net_faults;
   bool json = false, sanitize = false, spin_yield = false;
   uint32_t early_timer = 512;
 };
@@ -92,6 +93,20 @@ int run_explore(const ExploreOptions& o) {
   spec.run.iterations = o.iterations;
   spec.run.max_steps = o.max_steps;
   spec.run.spin_yield_futex = o.spin_yield;
+  if (!o.net_faults.empty()) {
+    LinkFaults faults;
+    const std::string bad = parse_link_faults(o.net_faults, &faults);
+    if (!bad.empty()) {
+      std::fprintf(stderr, "explore: --net-faults %s: %s\n", o.net_faults.c_str(), bad.c_str());
+      return kExitUsage;
+    }
+    if (!is_networked(o.scenario)) {
+      std::fprintf(stderr, "explore: --net-faults: %s does not use the simulated network (tcp-echo and tcp-bulk do)\n",
+                   o.scenario.c_str());
+      return kExitUsage;
+    }
+    spec.run.net_faults = o.net_faults;
+  }
   if (!parse_strategy(o.strategy, &spec.run.strategy.kind) || spec.run.strategy.kind == StrategyKind::Replay) {
     std::fprintf(stderr, "explore: unknown strategy \"%s\" (random, pct or rr)\n", o.strategy.c_str());
     return kExitUsage;
@@ -163,7 +178,7 @@ int run_explore(const ExploreOptions& o) {
     nlohmann::json j = {{"scenario", o.scenario}, {"cpus", o.cpus}, {"threads", o.threads}, {"iterations", o.iterations},
                         {"schedules", r.schedules_run}, {"failures", r.failures}, {"seconds", r.seconds},
                         {"schedules_per_second", per_second}, {"strategy", o.strategy}, {"depth", o.depth},
-                        {"seed", o.seed}, {"jobs", spec.jobs}, {"plant", o.plant},
+                        {"seed", o.seed}, {"jobs", spec.jobs}, {"plant", o.plant}, {"net_faults", o.net_faults},
                         {"distinct_interleavings", r.distinct_interleavings}, {"total_steps", r.total_steps},
                         {"digest", fmt::format("0x{:016x}", r.digest)},
                         {"first_failure_schedule", r.first_failure_schedule ? nlohmann::json(*r.first_failure_schedule) : nlohmann::json(nullptr)}};
@@ -253,6 +268,10 @@ int main(int argc, char** argv) {
   explore_cmd->add_option("--out", eo.out, "Directory for failure files")->capture_default_str();
   explore_cmd->add_option("--max-steps", eo.max_steps, "Scheduling points before a run counts as hung")->check(CLI::Range(uint64_t{1000}, uint64_t{1000000000}))->capture_default_str();
   explore_cmd->add_option("--early-timer", eo.early_timer, "One early timer interrupt per N points on average (0: never)")->capture_default_str();
+  explore_cmd->add_option("--net-faults", eo.net_faults,
+                          "Faults on the simulated wire of networked scenarios, per frame and direction, e.g. "
+                          "drop=0.05,dup=0.02,reorder=0.05,corrupt=0.01,delay=50us,jitter=20us (probabilities 0-1; "
+                          "times in ns, us, ms or s); seeded by each schedule's seed, recorded in replay files");
   explore_cmd->add_flag("--spin-yield", eo.spin_yield, "Boot the kernel with the spin-yield futex strategy");
   explore_cmd->add_flag("--json", eo.json, "Print the summary as one JSON object");
   explore_cmd->add_flag("--sanitize", eo.sanitize, "Run the ASan+UBSan build (./tandem picks it)");
