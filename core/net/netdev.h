@@ -36,14 +36,17 @@ class NetDevice {
   virtual bool link_up() const = 0;
   // Queues `frame` (kEthernetHeader..kMaxFrame bytes) for sending; the bytes are copied, so the
   // caller's buffer is free again on return. false when the frame cannot be queued now: the
-  // transmit ring is full, the length is out of range, or the device has been stopped.
+  // transmit ring is full, the length is out of range, or the device has been stopped. After a
+  // full ring the device interrupts once it has room again, and the poll() that finds the room
+  // says so, so that the stack sends what it had to hold back.
   virtual bool transmit(const void* frame, usize length) = 0;
   // Registers the stack's receive callback (null to stop receiving). Frames that arrive while
   // no callback is registered are dropped and their buffers reused.
   virtual void set_receiver(ReceiveFn receive, void* context) = 0;
   // Processes what the device finished: delivers received frames to the callback, reclaims sent
-  // buffers, re-reads the link status. Cheap when nothing happened. CPU 0.
-  virtual void poll() = 0;
+  // buffers, re-reads the link status. Cheap when nothing happened. CPU 0. true when transmit()
+  // had refused a frame for a full ring and the ring has room again (once per such episode).
+  virtual bool poll() = 0;
   // A device that broke the protocol (a bad index, id or length in its rings) is stopped: it
   // transmits and receives nothing more. Null while it works, else why it was stopped.
   virtual const char* failure() const = 0;
@@ -53,6 +56,7 @@ class NetDevice {
     u64 tx_frames = 0;
     u64 tx_bytes = 0;
     u64 tx_ring_full = 0;  // transmit() returned false because every tx buffer was in flight
+    u64 tx_resumed = 0;    // the ring had room again after such a refusal (poll returned true)
     u64 rx_frames = 0;
     u64 rx_bytes = 0;
     u64 rx_dropped = 0;  // arrived while no receiver was registered, or too short/long
@@ -72,7 +76,8 @@ class NetDevice {
 NetDevice* netdev_probe(Kernel& kernel);
 
 // The card's interrupt: what it finished is processed under the stack's lock (core/net/stack.cpp),
-// so the frames of one interrupt enter lwIP in one hold of the lock and pollers hear once.
+// so the frames of one interrupt enter lwIP in one hold of the lock and pollers hear once; when
+// the transmit ring has room again after being full, lwIP sends what it held back.
 void net_device_work(Kernel& kernel, NetDevice& device);
 // The kernel's network card, or null when it has none.
 NetDevice* kernel_net_device(Kernel& kernel);

@@ -411,12 +411,26 @@ Result<void> net_stack_attach_device(Kernel& kernel, NetDevice& device, const Ne
 
 // ---- Timers --------------------------------------------------------------------------------------
 
+namespace {
+// Under the lock, when the card's poll says its transmit ring had been full and has room again:
+// every TCP connection with a segment or an ACK that the ring refused sends it now.
+// lwIP keeps such a segment in `unsent` and such an ACK as TF_ACK_NOW, and would otherwise try
+// again only at its next timer: 250 ms for the ACK (a window update the peer waits for), the
+// retransmission timeout for data. tcp_output sends nothing for a connection that has nothing
+// it may send (closed window, Nagle).
+void resume_transmit() {
+  for (struct tcp_pcb* pcb = tcp_active_pcbs; pcb != nullptr; pcb = pcb->next) {
+    if (pcb->unsent != nullptr || (pcb->flags & TF_ACK_NOW) != 0) tcp_output(pcb);
+  }
+}
+}  // namespace
+
 void net_stack_on_timer(Kernel& kernel) {
   if (load_owner() != &kernel) return;
   NetLock lock(kernel);
   if (load_owner() != &kernel) return;
   // Under the lock: the driver's lock ranks below it, and on_frame finds it held.
-  if (g_stack.device != nullptr) g_stack.device->poll();
+  if (g_stack.device != nullptr && g_stack.device->poll()) resume_transmit();
   sys_check_timeouts();
 }
 
@@ -426,7 +440,7 @@ void net_device_work(Kernel& kernel, NetDevice& device) {
     return;
   }
   NetLock lock(kernel);
-  device.poll();
+  if (device.poll()) resume_transmit();
 }
 
 u64 net_stack_deadline(Kernel& kernel) {

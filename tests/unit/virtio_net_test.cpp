@@ -14,7 +14,12 @@
 
 #include "core/kernel.h"
 #include "core/net/netdev.h"
+#include "core/net/stack.h"
 #include "hal/sim/sim_hal.h"
+#include "lwip/ip4_addr.h"
+#include "lwip/pbuf.h"
+#include "lwip/tcp.h"
+#include "lwip/udp.h"
 #include "sim/cpus/machine.h"
 #include "sim/cpus/pci_bus.h"
 #include "sim/virtio/net_device.h"
@@ -268,6 +273,199 @@ TEST(VirtioNet, TransmitRingFullIsReportedNotOverrun) {
         device.process_tx();
         if (!nic->transmit(frame_of(8, 100).data(), 100)) fail_case(c, "no slot after completion");
         if (device.transmitted().size() != 9) fail_case(c, "transmitted count");
+      },
+      8);
+}
+
+// Transmit completions do not interrupt, except after a full ring refused a frame: then the
+// device's next completion interrupts, the poll reports the ring as resumed (the stack sends
+// what lwIP held back instead of waiting for its timers), and completions are quiet again.
+TEST(VirtioNet, FullTransmitRingInterruptsWhenRoomAgain) {
+  run_everywhere(
+      [](tandem::Kernel& kernel, sim::VirtioNetDevice& device, Case& c) {
+        NetDevice* nic = probe(kernel, c);
+        if (nic == nullptr) return;
+        // While there is room, completions are silent.
+        const uint32_t quiet = device.interrupts_sent();
+        if (!nic->transmit(frame_of(0, 100).data(), 100)) fail_case(c, "the first frame was refused");
+        if (device.interrupts_sent() != quiet) fail_case(c, "a completion interrupted with the ring not full");
+        device.queue(1).enabled = false;  // the device holds what it is given
+        uint32_t sent = 0;
+        while (sent < 20 && nic->transmit(frame_of(100 + sent, 100).data(), 100)) ++sent;
+        if (sent != 8) fail_case(c, "the ring took " + std::to_string(sent) + " frames, not 8");
+        if (nic->stats().tx_resumed != 0) fail_case(c, "resumed before any completion");
+        const uint32_t before = device.interrupts_sent();
+        device.queue(1).enabled = true;
+        device.process_tx();
+        if (device.interrupts_sent() == before) fail_case(c, "the completions after a full ring did not interrupt");
+        if (!wait_for([&] { return nic->stats().tx_resumed == 1; }))
+          fail_case(c, "the interrupt's poll did not report the ring resumed");
+        // Back to silent completions.
+        const uint32_t after = device.interrupts_sent();
+        if (!nic->transmit(frame_of(200, 100).data(), 100)) fail_case(c, "no slot after the ring resumed");
+        if (device.interrupts_sent() != after) fail_case(c, "completions still interrupt after the ring resumed");
+        if (device.transmitted().size() != 10) fail_case(c, "transmitted count");
+      },
+      8);
+}
+
+// ---- Through lwIP: a segment the full ring refused goes out as soon as there is room ----------
+
+constexpr uint8_t kPeerMac[6] = {0x52, 0x55, 0x0a, 0x00, 0x02, 0x02};
+constexpr uint8_t kGuestIp[4] = {10, 0, 2, 15};
+constexpr uint8_t kPeerIp[4] = {10, 0, 2, 2};
+
+uint16_t inet_checksum(const uint8_t* data, size_t length, uint32_t sum = 0) {
+  for (size_t i = 0; i + 1 < length; i += 2) sum += uint32_t(data[i] << 8 | data[i + 1]);
+  if (length & 1) sum += uint32_t(data[length - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+void put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8), p[1] = uint8_t(v); }
+void put32(uint8_t* p, uint32_t v) { put16(p, uint16_t(v >> 16)), put16(p + 2, uint16_t(v)); }
+uint32_t get32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+
+// The peer (10.0.2.2) answers the guest's ARP request.
+std::vector<uint8_t> arp_reply() {
+  std::vector<uint8_t> f(60, 0);
+  std::memcpy(f.data(), kMac, 6);
+  std::memcpy(f.data() + 6, kPeerMac, 6);
+  put16(f.data() + 12, 0x0806);
+  uint8_t* a = f.data() + 14;
+  put16(a, 1), put16(a + 2, 0x0800), a[4] = 6, a[5] = 4, put16(a + 6, 2);
+  std::memcpy(a + 8, kPeerMac, 6), std::memcpy(a + 14, kPeerIp, 4);
+  std::memcpy(a + 18, kMac, 6), std::memcpy(a + 24, kGuestIp, 4);
+  return f;
+}
+
+// A TCP segment from the peer's port 7 to the guest's `port` (no payload; SYN-ACK carries MSS).
+std::vector<uint8_t> tcp_from_peer(uint16_t port, uint32_t seq, uint32_t ack, uint8_t flags) {
+  const size_t tcp_length = (flags & 0x02) ? 24 : 20;
+  std::vector<uint8_t> f(14 + 20 + tcp_length, 0);
+  std::memcpy(f.data(), kMac, 6);
+  std::memcpy(f.data() + 6, kPeerMac, 6);
+  put16(f.data() + 12, 0x0800);
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45, put16(ip + 2, uint16_t(20 + tcp_length)), put16(ip + 6, 0x4000), ip[8] = 64, ip[9] = 6;
+  std::memcpy(ip + 12, kPeerIp, 4), std::memcpy(ip + 16, kGuestIp, 4);
+  put16(ip + 10, inet_checksum(ip, 20));
+  uint8_t* t = ip + 20;
+  put16(t, 7), put16(t + 2, port), put32(t + 4, seq), put32(t + 8, ack);
+  t[12] = uint8_t((tcp_length / 4) << 4), t[13] = flags, put16(t + 14, 65535);
+  if (tcp_length == 24) t[20] = 2, t[21] = 4, put16(t + 22, 1460);
+  uint32_t pseudo = 0;
+  for (int i = 0; i < 8; i += 2) pseudo += uint32_t(ip[12 + i] << 8 | ip[13 + i]);
+  pseudo += 6 + uint32_t(tcp_length);
+  put16(t + 16, inet_checksum(t, tcp_length, pseudo));
+  return f;
+}
+
+// A TCP segment the guest sent: its ports, numbers, flags and payload length.
+struct Segment {
+  uint16_t source_port;
+  uint32_t seq;
+  uint8_t flags;
+  size_t payload;
+};
+bool parse_tcp(const std::vector<uint8_t>& f, Segment* out) {
+  if (f.size() < 54 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 6) return false;
+  const size_t ihl = (f[14] & 0xf) * 4u;
+  const size_t total = size_t(f[16] << 8 | f[17]);
+  const uint8_t* t = f.data() + 14 + ihl;
+  const size_t doff = (t[12] >> 4) * 4u;
+  *out = Segment{uint16_t(t[0] << 8 | t[1]), get32(t + 4), t[13], total - ihl - doff};
+  return true;
+}
+
+// The guest holds a TCP connection to the peer. The device stops taking frames; eight UDP
+// datagrams fill the 8-slot transmit ring, so the TCP segment written next is refused and lwIP
+// keeps it. When the device takes frames again, the segment must come out at once (the
+// completion interrupts, the poll reports the ring resumed, the stack sends what it held back),
+// not at lwIP's next timer or retransmission, hundreds of milliseconds later.
+TEST(VirtioNetStack, SegmentRefusedByFullRingGoesOutWhenRoomAgain) {
+  run_everywhere(
+      [](tandem::Kernel& kernel, sim::VirtioNetDevice& device, Case& c) {
+        NetDevice* nic = probe(kernel, c);
+        if (nic == nullptr) return;
+        if (tandem::net_stack_attach_device(kernel, *nic, tandem::NetConfig{}).is_error()) {
+          fail_case(c, "the card cannot join the stack");
+          return;
+        }
+        auto sent_since = [&](size_t from, const std::function<bool(const std::vector<uint8_t>&)>& match) {
+          return wait_for([&] {
+            for (size_t i = from; i < device.transmitted().size(); ++i) {
+              if (match(device.transmitted()[i])) return true;
+            }
+            return false;
+          });
+        };
+        ip4_addr_t peer;
+        IP4_ADDR(&peer, 10, 0, 2, 2);
+        struct tcp_pcb* pcb = nullptr;
+        {
+          tandem::NetLock lock(kernel);
+          pcb = tcp_new();
+          if (pcb == nullptr || tcp_connect(pcb, &peer, 7, nullptr) != ERR_OK) pcb = nullptr;
+        }
+        if (pcb == nullptr) {
+          fail_case(c, "tcp_connect failed");
+          return;
+        }
+        // ARP for the peer, then the SYN; the peer answers both.
+        if (!sent_since(0, [](const std::vector<uint8_t>& f) { return f.size() >= 42 && f[12] == 0x08 && f[13] == 0x06; }))
+          fail_case(c, "no ARP request");
+        size_t mark = device.transmitted().size();
+        device.inject(arp_reply().data(), 60);
+        Segment syn{};
+        if (!sent_since(0, [&](const std::vector<uint8_t>& f) { return parse_tcp(f, &syn) && syn.flags == 0x02; })) {
+          fail_case(c, "no SYN");
+          return;
+        }
+        mark = device.transmitted().size();
+        const std::vector<uint8_t> syn_ack = tcp_from_peer(syn.source_port, 1000, syn.seq + 1, 0x12);
+        device.inject(syn_ack.data(), syn_ack.size());
+        Segment ack{};
+        if (!sent_since(mark, [&](const std::vector<uint8_t>& f) { return parse_tcp(f, &ack) && (ack.flags & 0x10); }))
+          fail_case(c, "the guest did not complete the handshake");
+
+        // The ring fills with datagrams the device holds; the segment after them is refused.
+        device.queue(1).enabled = false;
+        {
+          tandem::NetLock lock(kernel);
+          struct udp_pcb* udp = udp_new();
+          for (int i = 0; i < 8 && udp != nullptr; ++i) {
+            struct pbuf* p = pbuf_alloc(PBUF_TRANSPORT, 16, PBUF_RAM);
+            if (p == nullptr) break;
+            std::memset(p->payload, i, 16);
+            udp_sendto(udp, p, &peer, 9);
+            pbuf_free(p);
+          }
+          if (udp != nullptr) udp_remove(udp);
+          static const char kData[100] = "held back by a full ring";
+          if (tcp_write(pcb, kData, sizeof(kData), TCP_WRITE_FLAG_COPY) != ERR_OK) fail_case(c, "tcp_write");
+          tcp_output(pcb);
+        }
+        if (nic->stats().tx_ring_full == 0) fail_case(c, "the ring was never full");
+        mark = device.transmitted().size();
+
+        const uint64_t released = hal::monotonic_ns();
+        device.queue(1).enabled = true;
+        device.process_tx();
+        Segment data{};
+        const bool out = sent_since(mark, [&](const std::vector<uint8_t>& f) { return parse_tcp(f, &data) && data.payload == 100; });
+        const uint64_t waited_ms = (hal::monotonic_ns() - released) / 1'000'000;
+        if (!out) {
+          fail_case(c, "the refused segment never went out");
+        } else if (waited_ms >= 100) {
+          fail_case(c, "the refused segment went out " + std::to_string(waited_ms) + " ms after the ring had room");
+        }
+        {
+          // Down under the stack's lock, so CPU 0's timer (which looks at the stack's owner under
+          // it) finds the stack gone rather than half torn down.
+          tandem::NetLock lock(kernel);
+          tcp_abort(pcb);
+          tandem::net_stack_shutdown(kernel);
+        }
       },
       8);
 }

@@ -68,7 +68,7 @@ bool VirtioNet::start(hal::PciAddress address) {
     m_mac[0] = u8((m_mac[0] & 0xfe) | 0x02);
   }
   // Sent buffers are reclaimed by the next transmit or poll: their completions need no
-  // interrupt (one per received frame or batch is enough).
+  // interrupt (one per received frame or batch is enough), except while the ring is full.
   m_tx.set_interrupts(false);
   // The receive ring full before DRIVER_OK, so the first frame finds a buffer (5.1.6.3).
   for (u16 id = 0; id < m_rx.size(); ++id) m_rx.post(id, kBufferLength, true);
@@ -122,21 +122,36 @@ void VirtioNet::stop_broken(const char* why) {
   m_failure = why;
 }
 
-bool VirtioNet::transmit(const void* frame, usize length) {
-  if (length < kEthernetHeader || length > kMaxFrame) return false;
-  SpinLockGuard guard(m_lock);
-  if (m_failure != nullptr || !m_running) return false;
-  // Reclaim what the device finished, so a sender that never polls still finds slots.
+bool VirtioNet::reclaim_transmitted() {
   for (;;) {
     u16 id;
     u32 written;
     const char* why = nullptr;
     const Virtqueue::Pop r = m_tx.pop(&id, &written, &why);
-    if (r == Virtqueue::Pop::Empty) break;
+    if (r == Virtqueue::Pop::Empty) return true;
     if (r == Virtqueue::Pop::Broken) {
       stop_broken(why);
       return false;
     }
+  }
+}
+
+bool VirtioNet::transmit(const void* frame, usize length) {
+  if (length < kEthernetHeader || length > kMaxFrame) return false;
+  SpinLockGuard guard(m_lock);
+  if (m_failure != nullptr || !m_running) return false;
+  // Reclaim what the device finished, so a sender that never polls still finds slots.
+  if (!reclaim_transmitted()) return false;
+  if (m_tx.in_flight_count() == m_tx.size()) {
+    // Full. The frame is refused, and lwIP keeps a refused TCP segment or ACK to send again, but
+    // on its own it tries again only at its next timer (250 ms for an ACK, the retransmission
+    // timeout for data): with a hundred connections bursting into QEMU's 256 slots, connections
+    // sat idle that long. So completions interrupt until the ring has room (poll then tells the
+    // stack, which sends what it held back). Asked for first and then looked again: a completion
+    // in between is seen here, a later one interrupts.
+    m_tx_stalled = true;
+    m_tx.set_interrupts(true);
+    if (!reclaim_transmitted()) return false;
   }
   if (m_tx.in_flight_count() == m_tx.size()) {
     ++m_stats.tx_ring_full;
@@ -162,21 +177,20 @@ void VirtioNet::set_receiver(ReceiveFn receive, void* context) {
   m_receive_context = context;
 }
 
-void VirtioNet::poll() {
+bool VirtioNet::poll() {
   SpinLockGuard guard(m_lock);
-  if (m_polling || m_failure != nullptr || !m_running) return;
+  if (m_polling || m_failure != nullptr || !m_running) return false;
   m_polling = true;
-  for (;;) {
-    u16 id;
-    u32 written;
-    const char* why = nullptr;
-    const Virtqueue::Pop r = m_tx.pop(&id, &written, &why);
-    if (r == Virtqueue::Pop::Empty) break;
-    if (r == Virtqueue::Pop::Broken) {
-      stop_broken(why);
-      m_polling = false;
-      return;
-    }
+  if (!reclaim_transmitted()) {
+    m_polling = false;
+    return false;
+  }
+  bool resumed = false;
+  if (m_tx_stalled && m_tx.in_flight_count() < m_tx.size()) {
+    m_tx_stalled = false;
+    m_tx.set_interrupts(false);
+    resumed = true;
+    ++m_stats.tx_resumed;
   }
   // Buffers go back to the device only after the used ring is drained: until then a used entry
   // that names one of them again is a device error the ring check catches (not in flight),
@@ -192,12 +206,12 @@ void VirtioNet::poll() {
     if (r == Virtqueue::Pop::Broken) {
       stop_broken(why);
       m_polling = false;
-      return;
+      return resumed;
     }
     if (written < kHeaderLength) {
       stop_broken("a received length is shorter than the virtio-net header");
       m_polling = false;
-      return;
+      return resumed;
     }
     const u32 frame_length = written - kHeaderLength;
     if (frame_length < kEthernetHeader || frame_length > kMaxFrame || m_receive == nullptr) {
@@ -214,7 +228,7 @@ void VirtioNet::poll() {
       m_lock.acquire();
       if (m_failure != nullptr || !m_running) {
         m_polling = false;
-        return;
+        return resumed;
       }
     }
     repost[reposts++] = id;
@@ -226,6 +240,7 @@ void VirtioNet::poll() {
   }
   read_link();
   m_polling = false;
+  return resumed;
 }
 
 void VirtioNet::on_interrupt(void* context, u32) {

@@ -3,6 +3,7 @@
 // 1,526-byte buffers (the 12-byte virtio_net_hdr and a 1,514-byte frame); transmit copies each
 // frame behind a zeroed header into a free slot. One MSI-X vector, routed to CPU 0, serves both
 // queues and configuration changes; without MSI-X the device is polled (NetDevice::poll).
+// Transmit completions interrupt only while the transmit ring is full (see transmit()).
 #pragma once
 
 #include <hal.h>
@@ -34,13 +35,14 @@ class VirtioNet final : public NetDevice {
   bool link_up() const override { return m_link_up; }
   bool transmit(const void* frame, usize length) override;
   void set_receiver(ReceiveFn receive, void* context) override;
-  void poll() override;
+  bool poll() override;
   const char* failure() const override { return m_failure; }
   Stats stats() const override { return m_stats; }
 
  private:
   static void on_interrupt(void* context, u32 irq);
   void stop_broken(const char* why);  // under m_lock
+  bool reclaim_transmitted();         // under m_lock; false when the device broke the protocol
   void read_link();
 
   Kernel& m_kernel;
@@ -57,6 +59,9 @@ class VirtioNet final : public NetDevice {
   bool m_irq_registered = false;
   u32 m_irq = 0;
   u16 m_tx_cursor = 0;
+  // transmit() refused a frame for a full ring: transmit completions interrupt until there is
+  // room again, which the next poll() reports to the stack.
+  bool m_tx_stalled = false;
   const char* m_failure = nullptr;
   ReceiveFn m_receive = nullptr;
   void* m_receive_context = nullptr;

@@ -130,6 +130,9 @@ bool Virtqueue::device_wants_notification() const {
 void Virtqueue::set_interrupts(bool wanted) {
   constexpr u16 kAvailFNoInterrupt = 1;
   write_shared<u16>(m_avail, 0, wanted ? 0 : kAvailFNoInterrupt);
+  // A store then a load of another location: only a full fence keeps the device's view of the
+  // flag ahead of our next read of its used index.
+  if (wanted) __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 Virtqueue::Pop Virtqueue::pop(u16* id, u32* length, const char** why) {

@@ -49,7 +49,9 @@ class Virtqueue {
   // after publish(). Only a hint from the device; ignoring it costs a register write.
   bool device_wants_notification() const;
   // Asks the device not to interrupt when it uses buffers of this queue (VIRTQ_AVAIL_F_NO_INTERRUPT),
-  // or to interrupt again. Only a hint to the device.
+  // or to interrupt again. Only a hint to the device. Turning interrupts on is ordered before the
+  // used ring is read again, so a driver that asks and then looks either sees an entry the device
+  // used before it read the flag, or gets an interrupt for it.
   void set_interrupts(bool wanted);
 
   enum class Pop : u8 { Empty, Ok, Broken };
