@@ -240,8 +240,12 @@ Result<void> FileTable::set_cloexec(i32 fd, bool value) {
 }
 
 Result<void> FileTable::set_cwd(Vnode* dir, const char* path) {
-  const usize length = string_length(path);
-  if (length >= kCwdMax) return Errno::kENAMETOOLONG;
+  // A path too long to keep is kept as "": getcwd computes the path from the tree anyway.
+  usize length = string_length(path);
+  if (length >= kCwdMax) {
+    path = "";
+    length = 0;
+  }
   dir->retain();
   Vnode* previous;
   {
@@ -259,6 +263,26 @@ void FileTable::cwd_snapshot(Vnode** dir, char* path) {
   *dir = m_cwd;
   if (m_cwd != nullptr) m_cwd->retain();
   copy_bytes(path, m_cwd_path, kCwdMax);
+}
+
+Result<usize> FileTable::cwd_path(char* out) {
+  char stored[kCwdMax];
+  Vnode* dir = nullptr;
+  cwd_snapshot(&dir, stored);
+  if (dir == nullptr) {
+    out[0] = '/';
+    out[1] = 0;
+    return usize{1};
+  }
+  auto computed = m_vfs->path_of(dir, out);
+  // A directory the tree cannot place (a synthetic file system whose parent does not list it by
+  // its inode number) falls back to the path it was entered by; a removed one is ENOENT.
+  const bool fall_back = computed.is_error() && computed.error() == Errno::kENOENT && !dir->removed() && stored[0] != 0;
+  dir->release();
+  if (!fall_back) return computed;
+  const usize length = string_length(stored);
+  copy_bytes(out, stored, length + 1);
+  return length;
 }
 
 }  // namespace tandem

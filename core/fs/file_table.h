@@ -47,6 +47,9 @@ class FileTable {
   void cwd_snapshot(Vnode** dir, char* path);
   // Replaces the current directory (takes a reference to `dir`). ENAMETOOLONG for long paths.
   Result<void> set_cwd(Vnode* dir, const char* path);
+  // getcwd: the current directory's absolute path as the tree places it now (kPathMax bytes at
+  // `out`); ENOENT once it was removed. Returns the length without the NUL.
+  Result<usize> cwd_path(char* out);
   // RLIMIT_NOFILE's soft limit (at most kMaxFds): install() gives EMFILE at or above it and
   // dup2/dup3 EBADF. Descriptors already open above it stay open, as on Linux.
   u32 limit() const { return m_limit.load(MemoryOrder::Relaxed); }

@@ -180,12 +180,12 @@ usize link_exe(char* out, usize capacity, Kernel& kernel, u32 pid) {
 usize link_cwd(char* out, usize capacity, Kernel& kernel, u32 pid) {
   Process* p = process_by_pid(kernel, pid);
   if (p == nullptr || p->files == nullptr) return 0;
-  char path[FileTable::kCwdMax];
-  Vnode* dir = nullptr;
-  p->files->cwd_snapshot(&dir, path);
-  if (dir != nullptr) dir->release();
-  const usize n = min(string_length(path), capacity);
-  copy_bytes(out, path, n);
+  PathBuffer path(kernel);
+  if (!path.ok()) return 0;
+  auto length = p->files->cwd_path(path.data());
+  if (length.is_error()) return 0;
+  const usize n = min(length.value(), capacity);
+  copy_bytes(out, path.data(), n);
   return n;
 }
 

@@ -175,8 +175,7 @@ class TmpNode final : public Vnode {
       if (directory) {
         if (!e->node->is_directory()) return Errno::kENOTDIR;
         if (e->node->m_entries != nullptr) return Errno::kENOTEMPTY;
-        e->node->m_removed = true;
-        e->node->m_parent = nullptr;
+        e->node->become_removed();
       } else if (e->node->is_directory()) {
         return Errno::kEISDIR;
       }
@@ -231,8 +230,7 @@ class TmpNode final : public Vnode {
         if (node->is_directory()) {
           if (!target->node->is_directory()) return refuse(Errno::kENOTDIR);
           if (target->node->m_entries != nullptr) return refuse(Errno::kENOTEMPTY);
-          target->node->m_removed = true;
-          target->node->m_parent = nullptr;
+          target->node->become_removed();
         } else if (target->node->is_directory()) {
           return refuse(Errno::kEISDIR);
         }
@@ -431,6 +429,11 @@ class TmpNode final : public Vnode {
     return n;
   }
 
+  bool removed() override {
+    SpinLockGuard guard(tfs()->lock);
+    return m_removed;
+  }
+
   u32 nlink() override {
     SpinLockGuard guard(tfs()->lock);
     if (!is_directory()) return m_links;
@@ -460,6 +463,14 @@ class TmpNode final : public Vnode {
         if (child->m_refs.fetch_sub(1) == 1) {
           child->m_next_dead = dead;
           dead = child;
+        }
+      }
+      // A removed directory held its old parent (for ".."): that reference goes too.
+      if (node->m_removed && node->m_parent != nullptr) {
+        TmpNode* parent = node->m_parent;
+        if (parent->m_refs.fetch_sub(1) == 1) {
+          parent->m_next_dead = dead;
+          dead = parent;
         }
       }
       if (node->m_data != nullptr) node->m_data->release();  // mappings may still hold it
@@ -505,8 +516,17 @@ class TmpNode final : public Vnode {
     heap().destroy(node);
   }
 
+  // Under the tmpfs lock: a directory leaves the tree but keeps its parent, retained now, so
+  // that ".." from it (a cwd or a descriptor) still leads where it was, as on Linux.
+  void become_removed() {
+    m_removed = true;
+    if (m_parent != nullptr) m_parent->retain();
+  }
+
   TmpNode* m_next_dead = nullptr;  // destroy()'s work list
-  TmpNode* m_parent;  // not retained: a directory's entry holds its children, not the reverse
+  // Not retained while in the tree (a directory's entry holds its children, not the reverse);
+  // retained once removed (become_removed).
+  TmpNode* m_parent;
   TmpEntry* m_entries = nullptr;
   bool m_removed = false;
   u32 m_links = 1;

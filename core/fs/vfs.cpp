@@ -294,6 +294,109 @@ Result<void> Vfs::resolve_parent(const PathStart& start, const char* path, Paren
   return {};
 }
 
+Result<void> Vfs::check_create(const ParentLookup& parent, bool directory) {
+  if (parent.is_dot) return Errno::kEEXIST;
+  if (parent.dir->removed()) return Errno::kENOENT;
+  if (parent.name_too_long) return Errno::kENAMETOOLONG;
+  Vnode* existing = mounted_at(parent.dir, parent.name, parent.length);
+  if (existing == nullptr) {
+    auto found = parent.dir->lookup(parent.name, parent.length);
+    if (found.ok()) existing = found.value();
+    else if (found.error() != Errno::kENOENT) return found.error();
+  }
+  if (existing != nullptr) {
+    existing->release();
+    return Errno::kEEXIST;
+  }
+  if (parent.trailing_slash && !directory) return Errno::kENOENT;
+  return {};
+}
+
+bool Vfs::is_ancestor(Vnode* a, Vnode* b) {
+  Vnode* node = b;
+  node->retain();
+  for (;;) {
+    if (node == a) break;
+    if (node == m_root) {
+      node->release();
+      return false;
+    }
+    Vnode* up = dotdot(node);
+    const bool stuck = up == node;  // a removed file system root: nothing above
+    node->release();
+    node = up;
+    if (stuck) {
+      node->release();
+      return false;
+    }
+  }
+  node->release();
+  return true;
+}
+
+Result<usize> Vfs::path_of(Vnode* dir, char* out) {
+  // Built from the end of `out` towards its start, one "/name" per level, then moved down.
+  usize start = kPathMax - 1;
+  out[start] = 0;
+  Vnode* node = dir;
+  node->retain();
+  auto fail = [&](Errno e) -> Result<usize> {
+    node->release();
+    return e;
+  };
+  while (node != m_root) {
+    if (node->removed()) return fail(Errno::kENOENT);
+    // Up one level: across a mount to the directory it hangs in, else the parent, where the
+    // name is the entry that holds this directory (directories have one name).
+    Vnode* up = nullptr;
+    const char* name = nullptr;
+    usize length = 0;
+    for (u32 i = 1; i < m_mount_count; ++i) {
+      if (m_mounts[i].root == node) {
+        up = m_mounts[i].parent_dir;
+        up->retain();
+        name = m_mounts[i].name;
+        length = string_length(name);
+      }
+    }
+    DirEntry entry;
+    if (up == nullptr) {
+      up = node->parent();
+      if (up == node) {  // the root of a file system that is not mounted (anymore)
+        up->release();
+        return fail(Errno::kENOENT);
+      }
+      u64 cookie = 0;
+      for (;;) {
+        auto more = up->readdir(&cookie, &entry);
+        if (more.is_error() || !more.value()) {
+          up->release();
+          return fail(more.is_error() ? more.error() : Errno::kENOENT);
+        }
+        const usize n = string_length(entry.name);
+        const bool dots = (n == 1 && entry.name[0] == '.') || (n == 2 && entry.name[0] == '.' && entry.name[1] == '.');
+        if (!dots && entry.ino == node->ino()) break;
+      }
+      name = entry.name;
+      length = string_length(entry.name);
+    }
+    if (length + 1 > start) {
+      up->release();
+      return fail(Errno::kENAMETOOLONG);
+    }
+    start -= length;
+    copy_bytes(out + start, name, length);
+    out[--start] = '/';
+    node->release();
+    node = up;
+  }
+  node->release();
+  if (start == kPathMax - 1) out[--start] = '/';
+  const usize length = kPathMax - 1 - start;
+  move_bytes(out, out + start, length + 1);
+  return length;
+}
+
 namespace {
 
 // The canonical absolute path being walked, kept beside the vnode so getcwd and fchdir know
@@ -303,41 +406,90 @@ struct CanonicalPath {
   usize length;
 
   void reset_to_root() {
-    if (text == nullptr) return;
+    if (text == nullptr || lost) return;
     text[0] = '/';
     text[1] = 0;
     length = 1;
   }
   void pop() {
-    if (text == nullptr) return;
+    if (text == nullptr || lost) return;
     while (length > 1 && text[length - 1] != '/') --length;
     if (length > 1) --length;
     text[length] = 0;
   }
-  Result<void> push(const char* name, usize n) {
-    if (text == nullptr) return {};
+  // A path past kPathMax stops being tracked (Linux resolves such paths; only getcwd, which
+  // computes its answer from the tree, reports their length): the text becomes "".
+  void push(const char* name, usize n) {
+    if (text == nullptr || lost) return;
     const usize needed = length + (length > 1 ? 1 : 0) + n;
-    if (needed + 1 > kPathMax) return Errno::kENAMETOOLONG;
+    if (needed + 1 > kPathMax) {
+      lost = true;
+      text[0] = 0;
+      length = 0;
+      return;
+    }
     if (length > 1) text[length++] = '/';
     copy_bytes(text + length, name, n);
     length += n;
     text[length] = 0;
+  }
+  bool lost = false;
+};
+
+// The rests of a path waiting behind symbolic links being walked (see Vfs::walk), newest on
+// top, each in a path buffer of its own. Every push follows a link, so there are at most
+// kMaxSymlinks.
+class RestStack {
+ public:
+  explicit RestStack(Kernel& kernel) : m_kernel(kernel) {}
+  ~RestStack() {
+    while (m_depth > 0) m_kernel.heap().free(m_text[--m_depth], kPathMax);
+  }
+  TANDEM_NONCOPYABLE(RestStack);
+
+  bool empty() const { return m_depth == 0; }
+  Result<void> push(const char* text, usize length) {
+    VERIFY(m_depth < kMaxSymlinks && length < kPathMax);
+    auto* copy = static_cast<char*>(m_kernel.heap().allocate(kPathMax));
+    if (copy == nullptr) return Errno::kENOMEM;
+    copy_bytes(copy, text, length);
+    copy[length] = 0;
+    m_text[m_depth] = copy;
+    m_length[m_depth] = length;
+    ++m_depth;
     return {};
   }
+  // Moves the newest rest into `out` (kPathMax bytes); returns its length.
+  usize pop(char* out) {
+    --m_depth;
+    const usize length = m_length[m_depth];
+    copy_bytes(out, m_text[m_depth], length + 1);
+    m_kernel.heap().free(m_text[m_depth], kPathMax);
+    return length;
+  }
+
+ private:
+  Kernel& m_kernel;
+  char* m_text[kMaxSymlinks] = {};
+  usize m_length[kMaxSymlinks] = {};
+  u32 m_depth = 0;
 };
 
 }  // namespace
 
 Result<Vnode*> Vfs::walk(const PathStart& start, const char* path, bool follow, bool parent_only, ParentLookup* parent,
                          char* canonical) {
-  // The walk consumes `pending` (a copy of the path); a symbolic link replaces the consumed
-  // part by its target, so pending always holds "what is left to walk".
+  // The walk consumes `pending`, a copy of the path. A symbolic link's body replaces it; what
+  // was left after the link waits on `rests` and is walked when the body is done, as Linux
+  // walks a link's body and then the rest (so a path has no length limit beyond PATH_MAX for
+  // itself and each body, and links nest until the 40-link limit).
   PathBuffer pending_buffer(m_kernel);
   if (!pending_buffer.ok()) return Errno::kENOMEM;
   char* pending = pending_buffer.data();
   usize pending_length = string_length(path);
   if (pending_length >= kPathMax) return Errno::kENAMETOOLONG;
   copy_bytes(pending, path, pending_length + 1);
+  RestStack rests(m_kernel);
 
   CanonicalPath canon{canonical, 0};
   Vnode* current;
@@ -357,22 +509,32 @@ Result<Vnode*> Vfs::walk(const PathStart& start, const char* path, bool follow, 
     return e;
   };
 
-  // Trailing slashes ask for a directory.
-  bool trailing_slash = pending_length > 0 && pending[pending_length - 1] == '/';
-  u32 links = 0;
+  // Trailing slashes ask for a directory: the path's own, a last link body's, or the slashes
+  // that followed a last link.
+  bool tail_slash = false;
+  auto trailing = [&] {
+    return rests.empty() && (tail_slash || (pending_length > 0 && pending[pending_length - 1] == '/'));
+  };
+  u32 links = parent_only ? parent->links : 0;
   usize position = 0;
   for (;;) {
     while (position < pending_length && pending[position] == '/') ++position;
+    if (position >= pending_length && !rests.empty()) {
+      pending_length = rests.pop(pending);
+      position = 0;
+      continue;
+    }
     if (position >= pending_length) {
       if (parent_only) {
         // "/" or "a/.": no last name to create or remove.
         parent->dir = current;
         parent->length = 0;
         parent->is_dot = true;
-        parent->trailing_slash = trailing_slash;
+        parent->trailing_slash = trailing();
+        parent->links = links;
         return current;
       }
-      if (trailing_slash && !current->is_directory()) return fail(Errno::kENOTDIR);
+      if (trailing() && !current->is_directory()) return fail(Errno::kENOTDIR);
       return current;
     }
     usize end = position;
@@ -381,22 +543,29 @@ Result<Vnode*> Vfs::walk(const PathStart& start, const char* path, bool follow, 
     const usize length = end - position;
     usize after = end;
     while (after < pending_length && pending[after] == '/') ++after;
-    const bool last = after >= pending_length;
+    const bool last = after >= pending_length && rests.empty();
     position = end;
-    if (length > kNameMax) return fail(Errno::kENAMETOOLONG);
+    // As Linux: a non-directory before a long name; a long last name of a create or remove is
+    // for the caller to report in its own order.
     if (!current->is_directory()) return fail(Errno::kENOTDIR);
 
     const bool dot = length == 1 && name[0] == '.';
     const bool dotdot_name = length == 2 && name[0] == '.' && name[1] == '.';
     if (last && parent_only) {
+      const usize kept = min<usize>(length, kNameMax);
       parent->dir = current;
-      parent->length = length;
-      copy_bytes(parent->name, name, length);
-      parent->name[length] = 0;
-      parent->trailing_slash = trailing_slash;
+      parent->length = kept;
+      parent->name_too_long = length > kNameMax;
+      copy_bytes(parent->name, name, kept);
+      parent->name[kept] = 0;
+      parent->trailing_slash = trailing();
       parent->is_dot = dot || dotdot_name;
+      parent->links = links;
       return current;
     }
+    // A removed directory has no entries: its lookups fail before a name's length is looked at.
+    if (length > kNameMax && !dot && !dotdot_name)
+      return fail(current->removed() ? Errno::kENOENT : Errno::kENAMETOOLONG);
     if (dot) continue;
     if (dotdot_name) {
       Vnode* up = dotdot(current);
@@ -412,28 +581,28 @@ Result<Vnode*> Vfs::walk(const PathStart& start, const char* path, bool follow, 
       if (found.is_error()) return fail(found.error());
       child = found.value();
     }
-    if (child->is_symlink() && (follow || !last || trailing_slash)) {
+    if (child->is_symlink() && (follow || !last || trailing())) {
       if (++links > kMaxSymlinks) {
         child->release();
         return fail(Errno::kELOOP);
       }
-      // pending := target + the rest of the path.
-      PathBuffer target_buffer(m_kernel);
-      if (!target_buffer.ok()) {
-        child->release();
-        return fail(Errno::kENOMEM);
+      // What follows the link waits while its body is walked; slashes alone after a last link
+      // are the path's trailing slash.
+      bool more = false;
+      for (usize i = position; i < pending_length && !more; ++i) more = pending[i] != '/';
+      if (more) {
+        if (auto r = rests.push(pending + position, pending_length - position); r.is_error()) {
+          child->release();
+          return fail(r.error());
+        }
+      } else if (position < pending_length && rests.empty()) {
+        tail_slash = true;
       }
-      char* target = target_buffer.data();
-      auto target_length_or_error = child->readlink(target, kPathMax);
+      auto body = child->readlink(pending, kPathMax - 1);
       child->release();
-      if (target_length_or_error.is_error()) return fail(target_length_or_error.error());
-      const usize target_length = target_length_or_error.value();
-      if (target_length == 0) return fail(Errno::kENOENT);
-      const usize rest = pending_length - position;
-      if (target_length + rest >= kPathMax) return fail(Errno::kENAMETOOLONG);
-      copy_bytes(target + target_length, pending + position, rest);
-      copy_bytes(pending, target, target_length + rest);
-      pending_length = target_length + rest;
+      if (body.is_error()) return fail(body.error());
+      if (body.value() == 0) return fail(Errno::kENOENT);
+      pending_length = body.value();
       pending[pending_length] = 0;
       position = 0;
       if (pending[0] == '/') {
@@ -444,10 +613,7 @@ Result<Vnode*> Vfs::walk(const PathStart& start, const char* path, bool follow, 
       }
       continue;
     }
-    if (auto r = canon.push(name, length); r.is_error()) {
-      child->release();
-      return fail(r.error());
-    }
+    canon.push(name, length);
     current->release();
     current = child;
   }

@@ -192,6 +192,9 @@ class Vnode {
   virtual u64 next_event_ns() { return 0; }
   virtual Result<i64> ioctl(File& file, u64 request, u64 argument) { return Errno::kENOTTY; }
   virtual u32 nlink() { return is_directory() ? 2 : 1; }
+  // A directory that rmdir or a replacing rename took out of the tree (it may still be a
+  // process's cwd or an open descriptor): nothing can be created in it, getcwd fails.
+  virtual bool removed() { return false; }
   virtual u64 rdev() { return 0; }
   // Whether epoll accepts this file (Linux refuses regular files and files without poll).
   virtual bool pollable() { return false; }
@@ -296,6 +299,12 @@ struct ParentLookup {
   usize length = 0;
   bool trailing_slash = false;
   bool is_dot = false;  // the last component is "." or ".." (or the path is "/")
+  // The last name is longer than NAME_MAX (name holds its start): each call reports
+  // ENAMETOOLONG where Linux's lookup of it would, after its own earlier checks.
+  bool name_too_long = false;
+  // Symbolic links followed so far in this system call (in: before the walk; out: after), so
+  // that open(O_CREAT), which follows a last link itself, counts against one limit as Linux.
+  u32 links = 0;
 };
 
 class Vfs {
@@ -318,6 +327,15 @@ class Vfs {
   // Walks all but the last component.
   Result<void> resolve_parent(const PathStart& start, const char* path, ParentLookup* out,
                               char* canonical = nullptr);
+  // mkdir, symlink and mknod after resolve_parent: Linux's filename_create checks, in its order
+  // (EEXIST for ".", ".." and "/"; ENOENT in a removed directory; ENAMETOOLONG; EEXIST for any
+  // existing entry, a dangling link included; ENOENT for a trailing slash on a non-directory).
+  Result<void> check_create(const ParentLookup& parent, bool directory);
+  // The absolute path of directory `dir` (getcwd, /proc/PID/cwd), computed from the tree as it
+  // is now: ENOENT when it or a directory above it was removed, ENAMETOOLONG past kPathMax.
+  Result<usize> path_of(Vnode* dir, char* out);
+  // Whether directory `a` is `b` or above it (following ".." from b, across mounts).
+  bool is_ancestor(Vnode* a, Vnode* b);
 
   // The console device file, shared by PID 1's descriptors 0, 1 and 2 (a new reference).
   Result<File*> open_console();

@@ -98,6 +98,69 @@ Result<i64> do_vector(SyscallArgs& args, bool write) {
 
 // ---- open ----
 
+// open(O_CREAT)'s last component, as Linux's open_last_lookups: a trailing slash or a
+// directory name (".", "..", "/") is EISDIR (EEXIST with O_EXCL); an existing name is EEXIST
+// with O_EXCL, else opened, and a symbolic link there is followed (O_NOFOLLOW: ELOOP), its
+// body's last component again created if missing; a missing name is created. The result is
+// retained; it is never a directory the caller may open (O_CREAT on one is EISDIR).
+Result<Vnode*> open_create(Vfs& vfs, const PathStart& first, const char* path, u32 flags, u32 mode) {
+  const bool exclusive = (flags & oflag::kExcl) != 0;
+  PathBuffer body(vfs.kernel());
+  if (!body.ok()) return Errno::kENOMEM;
+  PathStart start = first;
+  Vnode* held_start = nullptr;  // the directory a link's body starts from, retained
+  auto done = [&](Result<Vnode*> r) {
+    if (held_start != nullptr) held_start->release();
+    return r;
+  };
+  u32 links = 0;
+  for (;;) {
+    ParentLookup parent;
+    parent.links = links;
+    if (auto r = vfs.resolve_parent(start, path, &parent); r.is_error()) return done(r.error());
+    VnodeRef dir{parent.dir};
+    links = parent.links;
+    if (parent.is_dot) return done(exclusive ? Errno::kEEXIST : Errno::kEISDIR);
+    if (parent.trailing_slash) return done(Errno::kEISDIR);
+    if (dir->removed()) return done(Errno::kENOENT);
+    if (parent.name_too_long) return done(Errno::kENAMETOOLONG);
+    Vnode* existing = vfs.mounted_at(dir.get(), parent.name, parent.length);
+    if (existing == nullptr) {
+      auto found = dir->lookup(parent.name, parent.length);
+      if (found.ok()) existing = found.value();
+      else if (found.error() != Errno::kENOENT) return done(found.error());
+    }
+    if (existing == nullptr) {
+      auto created = dir->create(parent.name, parent.length, kIfReg | mode);
+      // Another process made the name between the lookup and the create: look again.
+      if (created.is_error() && created.error() == Errno::kEEXIST && !exclusive) continue;
+      return done(created);
+    }
+    if (exclusive) {
+      existing->release();
+      return done(Errno::kEEXIST);
+    }
+    if (!existing->is_symlink()) return done(existing);
+    if ((flags & oflag::kNoFollow) != 0) {
+      existing->release();
+      return done(Errno::kELOOP);
+    }
+    auto length = existing->readlink(body.data(), kPathMax - 1);
+    existing->release();
+    if (length.is_error()) return done(length.error());
+    if (++links > kMaxSymlinks) return done(Errno::kELOOP);
+    if (length.value() == 0) return done(Errno::kENOENT);
+    body.data()[length.value()] = 0;
+    // The body starts where the link is (its path string only matters for directories, and
+    // what this opens is never one).
+    if (held_start != nullptr) held_start->release();
+    held_start = dir.get();
+    held_start->retain();
+    start = PathStart{held_start, ""};
+    path = body.data();
+  }
+}
+
 Result<i64> do_open(SyscallArgs& args, i32 dirfd, u64 path_address, u32 flags, u32 mode) {
   Kernel& kernel = args.kernel;
   PathBuffer path(kernel);
@@ -114,37 +177,17 @@ Result<i64> do_open(SyscallArgs& args, i32 dirfd, u64 path_address, u32 flags, u
   const bool wants_write = (flags & oflag::kPath) == 0 && (access == oflag::kWrOnly || access == oflag::kRdWr);
 
   Vnode* vnode = nullptr;
-  const bool exclusive = (flags & oflag::kCreat) && (flags & oflag::kExcl);
-  const bool follow = (flags & oflag::kNoFollow) == 0 && !exclusive;
-  // O_CREAT without O_EXCL opens what is there: when another process creates the name between
-  // our lookup and our create (EEXIST), look it up again, as Linux's atomic open does.
-  for (u32 attempt = 0; vnode == nullptr; ++attempt) {
-    auto found = vfs->resolve(start.start(), path.data(), follow, canonical.data());
-    if (found.ok()) {
-      vnode = found.value();
-      if (exclusive) {
-        vnode->release();
-        return Errno::kEEXIST;
-      }
-    } else if (found.error() == Errno::kENOENT && (flags & oflag::kCreat) && (flags & oflag::kDirectory) == 0) {
-      ParentLookup parent;
-      TRY(vfs->resolve_parent(start.start(), path.data(), &parent, canonical.data()));
-      VnodeRef dir{parent.dir};
-      if (parent.is_dot || parent.trailing_slash) return Errno::kEISDIR;
-      auto created = dir->create(parent.name, parent.length, kIfReg | (mode & ~files->umask() & 07777));
-      if (created.is_error()) {
-        if (created.error() != Errno::kEEXIST || exclusive || attempt >= 8) return created.error();
-        continue;
-      }
-      vnode = created.value();
-      // canonical holds the parent; the file's own path is not needed (not a directory).
-    } else {
-      return found.error();
-    }
+  // O_CREAT | O_DIRECTORY never creates here (newer Linux refuses the pair; 6.1 made a file and
+  // then failed): the name is only opened if it exists.
+  if ((flags & oflag::kCreat) == 0 || (flags & oflag::kDirectory) != 0) {
+    vnode = TRY(vfs->resolve(start.start(), path.data(), (flags & oflag::kNoFollow) == 0, canonical.data()));
+  } else {
+    vnode = TRY(open_create(*vfs, start.start(), path.data(), flags, mode & ~files->umask() & 07777));
   }
   VnodeRef held{vnode};
-  if (vnode->is_symlink() && (flags & oflag::kPath) == 0) return Errno::kELOOP;  // O_NOFOLLOW
+  // As Linux's do_open: O_DIRECTORY's check comes first, then a link O_NOFOLLOW stopped at.
   if ((flags & oflag::kDirectory) && !vnode->is_directory()) return Errno::kENOTDIR;
+  if (vnode->is_symlink() && (flags & oflag::kPath) == 0) return Errno::kELOOP;
   if (vnode->is_directory() && (wants_write || (flags & oflag::kCreat) != 0) && (flags & oflag::kPath) == 0)
     return Errno::kEISDIR;
   if (wants_write && vnode->fs()->read_only && (vnode->is_regular() || vnode->is_directory())) return Errno::kEROFS;
@@ -171,9 +214,14 @@ Result<void> fill_stat_of(Kernel& kernel, i32 dirfd, u64 path_address, u32 flags
   PathBuffer path(kernel);
   if (!path.ok()) return Errno::kENOMEM;
   TRY(copy_path_from_user(path_address, path.data(), (flags & kAtEmptyPath) != 0));
-  if (path.data()[0] == 0) {
+  if (path.data()[0] == 0 && dirfd != kAtFdCwd) {
     FileRef file = TRY(get_file(dirfd));
     file->stat(st);
+    return {};
+  }
+  if (path.data()[0] == 0) {  // AT_EMPTY_PATH with AT_FDCWD: the current directory
+    AtStart start = TRY(at_start(dirfd, path.data()));
+    start.m_dir->fill_stat(st);
     return {};
   }
   Vfs* vfs = TRY(kernel_vfs(kernel));
@@ -188,6 +236,11 @@ Result<void> fill_stat_of(Kernel& kernel, i32 dirfd, u64 path_address, u32 flags
 // file, otherwise the path resolved from dirfd. Null, without an error, when the empty path
 // names an open file that has no vnode: each caller answers that case as Linux does.
 Result<Vnode*> resolve_at(Kernel& kernel, i32 dirfd, const char* path, bool follow) {
+  if (path[0] == 0 && dirfd == kAtFdCwd) {  // AT_EMPTY_PATH with AT_FDCWD: the current directory
+    AtStart start = TRY(at_start(dirfd, path));
+    start.m_dir->retain();
+    return start.m_dir;
+  }
   if (path[0] == 0) {
     FileRef file = TRY(get_file(dirfd));
     Vnode* vnode = file->vnode();
@@ -227,11 +280,7 @@ Result<i64> do_mkdir(SyscallArgs& args, i32 dirfd, u64 path_address, u32 mode) {
   ParentLookup parent;
   TRY(vfs->resolve_parent(start.start(), path.data(), &parent));
   VnodeRef dir{parent.dir};
-  if (parent.is_dot) return Errno::kEEXIST;
-  if (auto existing = dir->lookup(parent.name, parent.length); existing.ok()) {
-    existing.value()->release();
-    return Errno::kEEXIST;
-  }
+  TRY(vfs->check_create(parent, true));
   Vnode* made = TRY(dir->create(parent.name, parent.length, kIfDir | (mode & ~files->umask() & 01777)));
   made->release();
   return 0;
@@ -251,6 +300,8 @@ Result<i64> do_unlink(SyscallArgs& args, i32 dirfd, u64 path_address, bool direc
     if (parent.length == 1) return Errno::kEINVAL;   // rmdir(".")
     return parent.length == 2 ? Errno::kENOTEMPTY : Errno::kEBUSY;  // ".." or "/"
   }
+  if (dir->removed()) return Errno::kENOENT;
+  if (parent.name_too_long) return Errno::kENAMETOOLONG;
   if (!directory && parent.trailing_slash) {
     // unlink("dir/"): a directory is EISDIR, anything else ENOTDIR.
     auto target = dir->lookup(parent.name, parent.length);
@@ -276,17 +327,37 @@ Result<i64> do_rename(SyscallArgs& args, i32 old_dirfd, u64 old_address, i32 new
   PathBuffer old_path(args.kernel), new_path(args.kernel);
   if (!old_path.ok() || !new_path.ok()) return Errno::kENOMEM;
   TRY(copy_path_from_user(old_address, old_path.data()));
-  TRY(copy_path_from_user(new_address, new_path.data()));
+  // As Linux: the new name's own fault (empty, too long, EFAULT) comes after the old name's walk.
+  const auto new_copied = copy_path_from_user(new_address, new_path.data());
   Vfs* vfs = TRY(kernel_vfs(args.kernel));
   AtStart old_start = TRY(at_start(old_dirfd, old_path.data()));
-  AtStart new_start = TRY(at_start(new_dirfd, new_path.data()));
   ParentLookup from, to;
   TRY(vfs->resolve_parent(old_start.start(), old_path.data(), &from));
   VnodeRef from_dir{from.dir};
+  TRY(new_copied);
+  AtStart new_start = TRY(at_start(new_dirfd, new_path.data()));
   TRY(vfs->resolve_parent(new_start.start(), new_path.data(), &to));
   VnodeRef to_dir{to.dir};
-  if (from.is_dot || to.is_dot) return Errno::kEBUSY;
+  // Linux's do_renameat2 order: the mounts, the dots, the source, the target's name, trailing
+  // slashes, then a directory moved below itself (EINVAL) or onto one of its ancestors
+  // (ENOTEMPTY) when the parents differ; the file system checks the rest.
   if (from_dir->fs() != to_dir->fs()) return Errno::kEXDEV;
+  if (from.is_dot || to.is_dot) return Errno::kEBUSY;
+  if (from_dir->removed()) return Errno::kENOENT;
+  if (from.name_too_long) return Errno::kENAMETOOLONG;
+  Vnode* source = TRY(from_dir->lookup(from.name, from.length));
+  VnodeRef source_ref{source};
+  if (to_dir->removed()) return Errno::kENOENT;
+  if (to.name_too_long) return Errno::kENAMETOOLONG;
+  if (!source->is_directory() && (from.trailing_slash || to.trailing_slash)) return Errno::kENOTDIR;
+  if (from_dir.get() != to_dir.get()) {
+    if (vfs->is_ancestor(source, to_dir.get())) return Errno::kEINVAL;
+    auto target = to_dir->lookup(to.name, to.length);
+    if (target.ok()) {
+      VnodeRef target_ref{target.value()};
+      if (vfs->is_ancestor(target.value(), from_dir.get())) return Errno::kENOTEMPTY;
+    }
+  }
   TRY(from_dir->rename(from.name, from.length, to_dir.get(), to.name, to.length, flags));
   return 0;
 }
@@ -301,7 +372,7 @@ Result<i64> do_symlink(SyscallArgs& args, u64 target_address, i32 dirfd, u64 pat
   ParentLookup parent;
   TRY(vfs->resolve_parent(start.start(), path.data(), &parent));
   VnodeRef dir{parent.dir};
-  if (parent.is_dot) return Errno::kEEXIST;
+  TRY(vfs->check_create(parent, false));
   Vnode* made = TRY(dir->symlink(parent.name, parent.length, target.data(), string_length(target.data())));
   made->release();
   return 0;
@@ -708,14 +779,11 @@ Result<i64> sys_readlinkat(SyscallArgs& args) {
 }
 
 Result<i64> sys_getcwd(SyscallArgs& args) {
-  FileTable* files = TRY(current_files());
-  char path[FileTable::kCwdMax];
-  Vnode* dir = nullptr;
-  files->cwd_snapshot(&dir, path);
-  if (dir != nullptr) dir->release();
-  const usize length = string_length(path) + 1;
+  PathBuffer path(args.kernel);
+  if (!path.ok()) return Errno::kENOMEM;
+  const usize length = TRY(TRY(current_files())->cwd_path(path.data())) + 1;
   if (args.arg[1] < length) return Errno::kERANGE;
-  if (!hal::copy_to_user(args.arg[0], path, length)) return Errno::kEFAULT;
+  if (!hal::copy_to_user(args.arg[0], path.data(), length)) return Errno::kEFAULT;
   return static_cast<i64>(length);
 }
 
