@@ -121,3 +121,45 @@ with tempfile.TemporaryDirectory() as tmp:
                         "--chardev", "/dev/console:5:1", os.path.join(tmp, "init") + ":/init"]) == 0:
         with open(out, "rb") as f:
             cpio_seed("mkinitramfs", ["/init", "/bin/sh", "/dev/console", "/dev"], f.read())
+
+# ---- path_walk: ops [kind, descriptors, flags, path spec..., (second path)] (fuzz/path_model.h)
+# kinds: 0 stat 1 open 2 mkdir 3 symlink 4 unlink 5 rmdir 6 rename 7 readlink 8 chdir 9 fchdir
+# 10 getcwd 11 close; pieces: 0 a 1 b 2 c 3 d 4 l 5 m 6 . 7 .. 8 (empty) 9 f 10 odd 11 w 12 tmp
+# 13 dev 14 NAME_MAX 15 NAME_MAX+1; spec: bits 0-2 pieces-1, 0x08 "/", 0x10 "/tmp/w/",
+# 0x20 trailing slash, 0x40 empty path, 0x80 padded to PATH_MAX-1 or PATH_MAX (one more byte).
+def pw_path(*pieces, absolute=False, work=False, slash=False, empty=False, padded=None):
+    spec = max(len(pieces) - 1, 0) | (0x08 if absolute else 0) | (0x10 if work else 0) | (0x20 if slash else 0)
+    spec |= (0x40 if empty else 0) | (0x80 if padded is not None else 0)
+    if empty:
+        return [spec]
+    return [spec] + ([padded] if padded is not None else []) + list(pieces)
+
+def pw_op(kind, path=None, path2=None, descriptors=0, flags=0):
+    out = [kind, descriptors, flags]
+    if path is not None:
+        out += path
+    if path2 is not None:
+        out += path2
+    return out
+
+A, B, C, D, L, M, DOT, DOTDOT, EMPTY, F, ODD, W, TMP, DEV, LONG, TOOLONG = range(16)
+O_CREAT, O_DIR = 8, 16
+write("path_walk", "tree", pw_op(2, pw_path(A)) + pw_op(2, pw_path(A, B)) + pw_op(1, pw_path(A, F), flags=O_CREAT)
+      + pw_op(3, pw_path(L), pw_path(A, B)) + pw_op(0, pw_path(L, DOTDOT, F)) + pw_op(0, pw_path(L), flags=1)
+      + pw_op(7, pw_path(L)) + pw_op(10) + pw_op(8, pw_path(L)) + pw_op(10) + pw_op(0, pw_path(DOTDOT, F)))
+write("path_walk", "links", pw_op(3, pw_path(L), pw_path(L)) + pw_op(0, pw_path(L)) + pw_op(1, pw_path(F), flags=O_CREAT)
+      + pw_op(3, pw_path(M), pw_path(F, slash=True)) + pw_op(0, pw_path(M)) + pw_op(1, pw_path(M), flags=4)
+      + pw_op(3, pw_path(A), pw_path(B)) + pw_op(1, pw_path(A), flags=O_CREAT) + pw_op(0, pw_path(B))
+      + pw_op(3, pw_path(D), pw_path(TMP, W, absolute=True)) + pw_op(0, pw_path(D, L), flags=1))
+write("path_walk", "rename", pw_op(2, pw_path(A)) + pw_op(2, pw_path(A, B)) + pw_op(6, pw_path(A), pw_path(A, B, C))
+      + pw_op(6, pw_path(A, B), pw_path(B)) + pw_op(5, pw_path(A)) + pw_op(0, pw_path(B))
+      + pw_op(1, pw_path(F), flags=O_CREAT) + pw_op(6, pw_path(F), pw_path(B)) + pw_op(6, pw_path(B), pw_path(F))
+      + pw_op(6, pw_path(F), pw_path(DOTDOT, F)) + pw_op(6, pw_path(B), pw_path(DOTDOT, DOTDOT, B)))
+write("path_walk", "limits", pw_op(0, pw_path(A, padded=0)) + pw_op(0, pw_path(DOT, padded=1))
+      + pw_op(2, pw_path(LONG)) + pw_op(2, pw_path(TOOLONG)) + pw_op(0, pw_path(LONG, DOTDOT, LONG))
+      + pw_op(0, pw_path(DOTDOT, W, DOT, EMPTY, work=True)) + pw_op(2, pw_path(ODD)) + pw_op(0, pw_path(empty=True))
+      + pw_op(0, pw_path(empty=True), flags=2) + pw_op(0, pw_path(DEV, absolute=True)))
+write("path_walk", "descriptors", pw_op(2, pw_path(A)) + pw_op(1, pw_path(A), descriptors=0x40, flags=O_DIR)
+      + pw_op(2, pw_path(C), descriptors=1) + pw_op(9, descriptors=1) + pw_op(10) + pw_op(5, pw_path(C))
+      + pw_op(5, pw_path(DOTDOT, A)) + pw_op(10) + pw_op(2, pw_path(D)) + pw_op(0, pw_path(DOT))
+      + pw_op(0, pw_path(DOTDOT)) + pw_op(11, descriptors=0x40))
