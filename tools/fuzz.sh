@@ -12,9 +12,10 @@ declare -A SUMMARY=(
   [cpio]="arbitrary bytes as a newc archive: walk, mount, look up paths from the input"
   [virtqueue]="a hostile virtio-net device against the driver: set-up quirks, raw used entries, faults, frames"
   [net_rx]="Ethernet frames (raw, or ARP and IPv4 templates with good checksums) through the fake card and driver into lwIP"
+  [path_walk]="up to 24 path operations (stat, open, mkdir, symlink, unlink, rmdir, rename, readlink, chdir, getcwd) checked against a model of Linux's rules"
 )
-TARGETS=(syscall_seq futex_sched elf_load cpio virtqueue net_rx)
-declare -A MAX_LEN=([syscall_seq]=512 [futex_sched]=512 [elf_load]=65536 [cpio]=8192 [virtqueue]=1024 [net_rx]=4096)
+TARGETS=(syscall_seq futex_sched elf_load cpio virtqueue net_rx path_walk)
+declare -A MAX_LEN=([syscall_seq]=512 [futex_sched]=512 [elf_load]=65536 [cpio]=8192 [virtqueue]=1024 [net_rx]=4096 [path_walk]=1024)
 
 usage() {
   cat <<'USAGE'
