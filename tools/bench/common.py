@@ -172,7 +172,8 @@ def linux_init_script(modules, argv, env):
         f'echo "{LINUX_INIT_LINE.decode()} $up s (kernel uptime)"',
     ]
     for path in modules:
-        lines.append(f"{bb} insmod /modules/{os.path.basename(path)} || echo 'linux-init: insmod {os.path.basename(path)} failed'")
+        name = os.path.basename(path)
+        lines.append(f"{bb} insmod /modules/{name} || echo 'linux-init: insmod {name} failed'")
     lines += [
         f"{bb} ip link set lo up",
         # The card's probe runs when virtio_pci's driver registers; wait for eth0 all the same.

@@ -26,10 +26,10 @@ Measured, alternating the kernels run by run so that load on the host hits both 
               (default 10); the connections are opened one by one, each proven by an echo
   memory      the smallest -m (MiB, a multiple of 16, by bisection between 32 and --mem) with which
               the kernel boots beam.smp and serves one echo request
-Options: --runs N (default 3), --quick (1 run, 3 s rates, memory to 32 MiB), --no-linux (tandem
-only), --no-mem-search, --kernel ELF (a built tandem.elf instead of building build/kernel),
---out FILE (default bench/results/erlang-DATE.json). A table with ratios is printed (Linux/tandem
-for times and memory, tandem/Linux for rates).
+Options: --runs N (default 3), --quick (1 run, 3 s rates, memory in steps of 32 MiB),
+--no-linux (tandem only), --no-mem-search, --kernel ELF (a built tandem.elf instead of building
+build/kernel), --out FILE (default bench/results/erlang-DATE.json). A table with ratios is printed
+(Linux/tandem for times and memory, tandem/Linux for rates).
 """
 import argparse
 import glob

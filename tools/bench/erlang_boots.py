@@ -54,7 +54,8 @@ def one_boot(kernel, cpus, connections, size, number):
         with open(os.path.join(KEPT, f"boot-{number}.out"), "w") as f:
             f.write(out)
         run["output"] = os.path.relpath(os.path.join(KEPT, f"boot-{number}.out"), common.ROOT)
-        for pattern, suffix in ((r"the whole serial log: (\S+)", "log"), (r"the frames on the guest's card: (\S+)", "pcap")):
+        for pattern, suffix in ((r"the whole serial log: (\S+)", "log"),
+                                (r"the frames on the guest's card: (\S+)", "pcap")):
             m = re.search(pattern, out)
             if m and os.path.exists(m.group(1)):
                 kept = os.path.join(KEPT, f"boot-{number}.{suffix}")
