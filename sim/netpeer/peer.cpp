@@ -3,6 +3,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 #include "sim/cpus/machine.h"
@@ -82,6 +83,7 @@ struct PeerHooks {
   static void connected(int id) { peer().on_connected(id); }
   static void recv(int id, const void* data, size_t length) { peer().on_recv(id, static_cast<const uint8_t*>(data), length); }
   static void error(int id, int err) { peer().on_error(id, err); }
+  static void sent(int id, uint32_t length) { peer().m_conns[static_cast<size_t>(id)].acked += length; }
 };
 
 NetPeer::NetPeer(const PeerPlan& plan, uint64_t seed, uint64_t now) : m_plan(plan), m_rng(seed), m_now(now) {
@@ -173,7 +175,9 @@ void NetPeer::pump(uint32_t id) {
   if (m_plan.mode == PeerPlan::Mode::Echo) limit = c.message < c.message_ends.size() ? c.message_ends[c.message] : c.total;
   uint8_t chunk[8192];
   while (c.sent < limit) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(limit - c.sent, sizeof(chunk)));
+    const size_t room = tnp_room(static_cast<int>(id));
+    if (room == 0) break;
+    const size_t n = static_cast<size_t>(std::min<uint64_t>({limit - c.sent, sizeof(chunk), room}));
     for (size_t i = 0; i < n; ++i) chunk[i] = peer_pattern(id, c.sent + i);
     const long queued = tnp_write(static_cast<int>(id), chunk, n);
     if (queued < 0) {
@@ -233,10 +237,19 @@ void NetPeer::on_recv(int id, const uint8_t* data, size_t length) {
 
 void NetPeer::on_error(int id, int err) {
   Conn& c = m_conns[static_cast<size_t>(id)];
-  if (c.state == Conn::State::Connecting && err == kErrRst && c.attempts < kMaxAttempts) {
-    // Refused: the guest is not listening yet. Try again shortly.
+  // A reset before the guest acknowledged a single byte: the guest never had this connection
+  // (refused because it is not listening yet, or its half-open connection timed out in SYN_RCVD
+  // while the wire lost the handshake's last ACK and every retransmission). Start it again from
+  // its first byte. Had the guest accepted it, it would wait for it for ever and the run would
+  // hang, so nothing is hidden.
+  const bool never_had_it = c.acked == 0 && c.received == 0;
+  if ((c.state == Conn::State::Connecting || c.state == Conn::State::Open) && err == kErrRst && never_had_it &&
+      c.attempts < kMaxAttempts) {
     c.state = Conn::State::Idle;
     c.retry_at = m_now + kRetryNs;
+    c.sent = 0;
+    c.message = 0;
+    c.fin_sent = false;
     return;
   }
   c.state = Conn::State::Failed;
@@ -293,7 +306,7 @@ uint32_t tnp_now_ms(void) { return sim::PeerHooks::now_ms(); }
 uint32_t tnp_rand(void) { return sim::PeerHooks::rand(); }
 void tnp_on_connected(int id) { sim::PeerHooks::connected(id); }
 void tnp_on_recv(int id, const void* data, size_t length) { sim::PeerHooks::recv(id, data, length); }
-void tnp_on_sent(int, uint32_t) {}
+void tnp_on_sent(int id, uint32_t length) { sim::PeerHooks::sent(id, length); }
 void tnp_on_error(int id, int err) { sim::PeerHooks::error(id, err); }
 
 void tnp_diag(const char* format, ...) {

@@ -85,6 +85,7 @@ class NetPeer {
     uint32_t attempts = 0;
     uint64_t total = 0;
     uint64_t sent = 0;
+    uint64_t acked = 0;  // bytes the guest acknowledged
     uint64_t received = 0;
     std::vector<uint64_t> message_ends;  // Echo: cumulative end offset of each message
     size_t message = 0;                  // Echo: the message being echoed

@@ -134,6 +134,12 @@ long tnp_write(int id, const void* data, size_t length) {
   return (long)length;
 }
 
+size_t tnp_room(int id) {
+  struct tcp_pcb* pcb = g_pcbs[id];
+  if (pcb == NULL || tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 4) return 0;
+  return tcp_sndbuf(pcb);
+}
+
 int tnp_shutdown_tx(int id) {
   struct tcp_pcb* pcb = g_pcbs[id];
   if (pcb == NULL) return ERR_CONN;

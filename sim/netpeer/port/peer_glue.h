@@ -34,6 +34,7 @@ void tnp_check_timeouts(void);
 uint32_t tnp_sleeptime_ms(void);  /* 0xffffffff: no timeout */
 int tnp_connect(int id, uint32_t address, uint16_t port);
 long tnp_write(int id, const void* data, size_t length);  /* bytes queued, or a negative err_t */
+size_t tnp_room(int id);  /* what tnp_write would take now */
 int tnp_shutdown_tx(int id);
 void tnp_release(int id);
 int tnp_state(int id);  /* enum tcp_state, -1 when the connection has no PCB */
