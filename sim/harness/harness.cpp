@@ -389,6 +389,7 @@ RunResult run_one(const RunSpec& spec) {
   };
   if (result.outcome == Outcome::Deadlock || result.outcome == Outcome::Hang) {
     result.message += describe_threads(*kernel);
+    if (networked) result.message += "; network: " + wire->peer().summary();
   }
   if (result.outcome == Outcome::Finished) {
     if (result.exit_status != 0) {

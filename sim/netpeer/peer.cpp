@@ -292,7 +292,19 @@ std::string NetPeer::summary() const {
   std::snprintf(line, sizeof(line), "%u connections, %llu of %llu bytes checked, %u TCP segments sent, %u checksum errors",
                 static_cast<unsigned>(m_conns.size()), static_cast<unsigned long long>(m_bytes_checked),
                 static_cast<unsigned long long>(total), s.tcp_segments_sent, s.checksum_errors);
-  return line;
+  std::string out = line;
+  for (uint32_t id = 0; id < m_conns.size(); ++id) {
+    const Conn& c = m_conns[id];
+    if (c.state == Conn::State::Closed) continue;
+    char pcb[320];
+    tnp_describe(static_cast<int>(id), pcb, sizeof(pcb));
+    char detail[512];
+    std::snprintf(detail, sizeof(detail), "; connection %u unfinished (sent %llu, acked %llu, received %llu of %llu; %s)", id,
+                  static_cast<unsigned long long>(c.sent), static_cast<unsigned long long>(c.acked),
+                  static_cast<unsigned long long>(c.received), static_cast<unsigned long long>(c.total), pcb);
+    out += detail;
+  }
+  return out;
 }
 
 }  // namespace sim

@@ -4,6 +4,7 @@
  * this file and lwIP define is renamed, so the kernel's lwIP never sees it. See peer_glue.h. */
 #include "peer_glue.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "lwip/etharp.h"
@@ -160,6 +161,22 @@ void tnp_release(int id) {
 int tnp_state(int id) {
   struct tcp_pcb* pcb = g_pcbs[id];
   return pcb == NULL ? -1 : (int)pcb->state;
+}
+
+void tnp_describe(int id, char* out, size_t size) {
+  struct tcp_pcb* pcb = g_pcbs[id];
+  if (pcb == NULL) {
+    snprintf(out, size, "no PCB");
+    return;
+  }
+  snprintf(out, size,
+           "state %d, snd_nxt %u, lastack %u, snd_wnd %u, rcv_nxt %u, rcv_wnd %u, unsent %s, unacked %s, ooseq %s, "
+           "rtime %d, nrtx %u, persist %u, flags 0x%x, cwnd %u, rto_end %u, first unsent %u+%u",
+           (int)pcb->state, (unsigned)pcb->snd_nxt, (unsigned)pcb->lastack, (unsigned)pcb->snd_wnd, (unsigned)pcb->rcv_nxt,
+           (unsigned)pcb->rcv_wnd, pcb->unsent ? "yes" : "no", pcb->unacked ? "yes" : "no", pcb->ooseq ? "yes" : "no",
+           (int)pcb->rtime, (unsigned)pcb->nrtx, (unsigned)pcb->persist_backoff, (unsigned)pcb->flags,
+           (unsigned)pcb->cwnd, (unsigned)pcb->rto_end, pcb->unsent ? (unsigned)lwip_ntohl(pcb->unsent->tcphdr->seqno) : 0u,
+           pcb->unsent ? (unsigned)pcb->unsent->len : 0u);
 }
 
 void tnp_get_stats(struct tnp_stats* out) {

@@ -39,6 +39,7 @@ int tnp_shutdown_tx(int id);
 void tnp_release(int id);
 int tnp_state(int id);  /* enum tcp_state, -1 when the connection has no PCB */
 void tnp_get_stats(struct tnp_stats* out);
+void tnp_describe(int id, char* out, size_t size);  /* the connection's PCB, for messages */
 
 /* Implemented by sim/netpeer/peer.cpp. */
 void tnp_output(const void* frame, size_t length);
