@@ -12,18 +12,22 @@
 set(TANDEM_NETPEER_DIR ${CMAKE_SOURCE_DIR}/sim/netpeer)
 
 file(GLOB tandem_netpeer_core ${TANDEM_LWIP_DIR}/src/core/*.c)
-# tcp_in.c with one fix (patch_tcp_in.cmake explains), generated into the build tree.
-list(REMOVE_ITEM tandem_netpeer_core ${TANDEM_LWIP_DIR}/src/core/tcp_in.c)
-set(tandem_netpeer_tcp_in ${CMAKE_BINARY_DIR}/sim/netpeer/tcp_in.c)
-add_custom_command(
-  OUTPUT ${tandem_netpeer_tcp_in}
-  COMMAND ${CMAKE_COMMAND} -DIN=${TANDEM_LWIP_DIR}/src/core/tcp_in.c -DOUT=${tandem_netpeer_tcp_in}
-          -P ${TANDEM_NETPEER_DIR}/patch_tcp_in.cmake
-  DEPENDS ${TANDEM_LWIP_DIR}/src/core/tcp_in.c ${TANDEM_NETPEER_DIR}/patch_tcp_in.cmake
-  COMMENT "Fixing the peer's copy of lwIP's tcp_in.c"
-  VERBATIM)
+# tcp_in.c and tcp_out.c with one fix each (patch_lwip.cmake explains), generated into the build tree.
+set(tandem_netpeer_patched "")
+foreach(which tcp_in tcp_out)
+  list(REMOVE_ITEM tandem_netpeer_core ${TANDEM_LWIP_DIR}/src/core/${which}.c)
+  set(out ${CMAKE_BINARY_DIR}/sim/netpeer/${which}.c)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DWHICH=${which} -DIN=${TANDEM_LWIP_DIR}/src/core/${which}.c -DOUT=${out}
+            -P ${TANDEM_NETPEER_DIR}/patch_lwip.cmake
+    DEPENDS ${TANDEM_LWIP_DIR}/src/core/${which}.c ${TANDEM_NETPEER_DIR}/patch_lwip.cmake
+    COMMENT "Fixing the peer's copy of lwIP's ${which}.c"
+    VERBATIM)
+  list(APPEND tandem_netpeer_patched ${out})
+endforeach()
 file(GLOB tandem_netpeer_ipv4 ${TANDEM_LWIP_DIR}/src/core/ipv4/*.c)
-add_library(tandem_netpeer_lwip_raw STATIC ${tandem_netpeer_core} ${tandem_netpeer_tcp_in} ${tandem_netpeer_ipv4}
+add_library(tandem_netpeer_lwip_raw STATIC ${tandem_netpeer_core} ${tandem_netpeer_patched} ${tandem_netpeer_ipv4}
             ${TANDEM_LWIP_DIR}/src/netif/ethernet.c ${TANDEM_NETPEER_DIR}/port/peer_glue.c)
 target_include_directories(tandem_netpeer_lwip_raw SYSTEM PRIVATE ${TANDEM_NETPEER_DIR}/port ${TANDEM_LWIP_DIR}/src/include)
 target_compile_options(tandem_netpeer_lwip_raw PRIVATE -include ${TANDEM_NETPEER_DIR}/port/peer_sections.h -w)

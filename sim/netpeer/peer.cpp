@@ -20,7 +20,6 @@ namespace {
 constexpr int kErrRst = -14;  // lwIP's ERR_RST: the guest refused (not listening yet) or reset
 constexpr uint32_t kMaxAttempts = 400;
 constexpr uint64_t kRetryNs = 2'000'000;
-constexpr int kStateTimeWait = 10;  // lwIP's enum tcp_state
 
 NetPeer* g_peer = nullptr;  // the one live peer of this process (lwIP's state is process-wide)
 bool g_image_taken = false;

@@ -1,0 +1,87 @@
+# sim/netpeer/patch_lwip.cmake (cmake -P): copies one of lwIP 2.1.3's sources (IN, named by WHICH:
+# tcp_in or tcp_out) to OUT with a fix, for the peer's copy of lwIP only (see netpeer.cmake). Both
+# bugs were found by exploring tcp-bulk under faults; the kernel's copy still has them (the peer
+# must not fail where the kernel is not at fault).
+#
+# tcp_in: an out-of-order segment that has the same sequence number as a queued one but more
+# data replaces it whole, without the trim to the receive window's right edge that every other
+# insertion makes. When the segment it replaces was the last one, already trimmed to the window,
+# the queue then reaches past the window, and once the hole before it fills tcp_receive() asserts
+# "ooseq tcplen > rcv_wnd". A wire that duplicates and reorders (the simulator's) reaches it; the
+# fix trims the incoming segment to the window first, as the append-at-the-end case does (the same
+# bug as lwIP's savannah patch #10106).
+#
+# tcp_out: a retransmission timeout puts the unacknowledged queue in front of the unsent one,
+# assuming every unacknowledged segment comes before every unsent one. A fast retransmission that
+# could not go out (the receiver's window had closed) leaves the oldest segment at the head of the
+# unsent queue, so the timeout then puts it behind newer ones: the queue is out of order, its head
+# lies beyond the acknowledged point, and with a closed window the persist timer probes with the
+# wrong byte for ever (a stalled connection). The fix merges the two queues in sequence order.
+file(READ ${IN} text)
+if(WHICH STREQUAL "tcp_in")
+  set(anchor "              if (inseg.len > next->len) {
+                /* The incoming segment is larger than the old
+                   segment. We replace some segments with the new
+                   one. */
+")
+  string(FIND "${text}" "${anchor}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${IN}: the out-of-order replacement code of lwIP 2.1.3 was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
+  endif()
+  set(fix "${anchor}                /* tandem's peer: trim to the receive window first (patch_lwip.cmake). */
+                if (TCP_SEQ_GT(seqno + (u32_t)TCP_TCPLEN(&inseg), pcb->rcv_nxt + (u32_t)pcb->rcv_wnd)) {
+                  if (TCPH_FLAGS(inseg.tcphdr) & TCP_FIN) {
+                    TCPH_FLAGS_SET(inseg.tcphdr, TCPH_FLAGS(inseg.tcphdr) & ~(unsigned int)TCP_FIN);
+                  }
+                  inseg.len = (u16_t)(pcb->rcv_nxt + pcb->rcv_wnd - seqno);
+                  pbuf_realloc(inseg.p, inseg.len);
+                }
+                if (inseg.len <= next->len) {
+                  break;
+                }
+")
+  string(REPLACE "${anchor}" "${fix}" text "${text}")
+elseif(WHICH STREQUAL "tcp_out")
+  set(anchor "  /* concatenate unsent queue after unacked queue */
+  seg->next = pcb->unsent;
+#if TCP_OVERSIZE_DBGCHECK
+  /* if last unsent changed, we need to update unsent_oversize */
+  if (pcb->unsent == NULL) {
+    pcb->unsent_oversize = seg->oversize_left;
+  }
+#endif /* TCP_OVERSIZE_DBGCHECK */
+  /* unsent queue is the concatenated queue (of unacked, unsent) */
+  pcb->unsent = pcb->unacked;
+")
+  string(FIND "${text}" "${anchor}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${IN}: tcp_rexmit_rto_prepare of lwIP 2.1.3 was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
+  endif()
+  set(fix "  /* tandem's peer: merge the two queues in sequence order (patch_lwip.cmake). */
+  {
+    struct tcp_seg *a = pcb->unacked, *b = pcb->unsent, *merged = NULL, **tail = &merged;
+    while (a != NULL && b != NULL) {
+      if (TCP_SEQ_LEQ(lwip_ntohl(a->tcphdr->seqno), lwip_ntohl(b->tcphdr->seqno))) {
+        *tail = a;
+        a = a->next;
+      } else {
+        *tail = b;
+        b = b->next;
+      }
+      tail = &(*tail)->next;
+    }
+    *tail = a != NULL ? a : b;
+#if TCP_OVERSIZE_DBGCHECK
+    if (pcb->unsent == NULL) {
+      pcb->unsent_oversize = seg->oversize_left;
+    }
+#endif /* TCP_OVERSIZE_DBGCHECK */
+    pcb->unsent = merged;
+  }
+")
+  string(REPLACE "${anchor}" "${fix}" text "${text}")
+else()
+  message(FATAL_ERROR "WHICH must be tcp_in or tcp_out")
+endif()
+file(WRITE ${OUT}.tmp "${text}")
+file(RENAME ${OUT}.tmp ${OUT})
