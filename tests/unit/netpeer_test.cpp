@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <ostream>
 #include <string>
 
 #include "sim/harness/explore.h"
@@ -37,6 +38,8 @@ struct Shape {
   const char* scenario;
   const char* faults;
 };
+
+void PrintTo(const Shape& shape, std::ostream* out) { *out << shape.scenario << " faults=" << shape.faults; }
 
 class NetScenario : public ::testing::TestWithParam<Shape> {};
 
