@@ -617,6 +617,9 @@ class EpollFile final : public File {
   u32 scan(EpollEvent* out, u32 max, u64* wake_at) {
     SpinLockGuard guard(m_vfs.epoll_lock());
     u32 n = 0;
+    // Level-triggered items reported by this scan go to the back after it, so that many ready
+    // files share small buffers; moved during the walk, they would be met (and reported) again.
+    IntrusiveList<EpollItem, &EpollItem::node> reported;
     m_items.for_each([&](EpollItem* item) {
       if (n >= max || item->disabled) return;
       const u32 ready = item->file->poll_events() & (item->events | pollev::kErr | pollev::kHup);
@@ -634,12 +637,12 @@ class EpollFile final : public File {
       out[n].data = item->data;
       ++n;
       if (item->events & epoll_flag::kOneshot) item->disabled = true;
-      // Level-triggered items rotate to the back so that many ready files share small buffers.
       if (!(item->events & epoll_flag::kEt)) {
         m_items.remove(item);
-        m_items.push_back(item);
+        reported.push_back(item);
       }
     });
+    while (EpollItem* item = reported.pop_front()) m_items.push_back(item);
     return n;
   }
 
