@@ -3,13 +3,13 @@
 # bugs were found by exploring tcp-bulk under faults; the kernel's copy still has them (the peer
 # must not fail where the kernel is not at fault).
 #
-# tcp_in: an out-of-order segment that has the same sequence number as a queued one but more
-# data replaces it whole, without the trim to the receive window's right edge that every other
-# insertion makes. When the segment it replaces was the last one, already trimmed to the window,
-# the queue then reaches past the window, and once the hole before it fills tcp_receive() asserts
-# "ooseq tcplen > rcv_wnd". A wire that duplicates and reorders (the simulator's) reaches it; the
-# fix trims the incoming segment to the window first, as the append-at-the-end case does (the same
-# bug as lwIP's savannah patch #10106).
+# tcp_in: an out-of-sequence segment is checked to start inside the receive window, but only the
+# segment appended at the end of the out-of-order queue is trimmed to the window's right edge.
+# One queued first (an empty queue), one that replaces a shorter segment with the same sequence
+# number, or one that swallows every segment after it keeps its full length, so the queue can
+# reach past the window; once the hole before it fills, tcp_receive() asserts "ooseq tcplen >
+# rcv_wnd". A wire that duplicates, delays and reorders (the simulator's) reaches it. The fix trims
+# every out-of-sequence segment to the window before it is queued.
 #
 # tcp_out: a retransmission timeout puts the unacknowledged queue in front of the unsent one,
 # assuming every unacknowledged segment comes before every unsent one. A fast retransmission that
@@ -17,28 +17,28 @@
 # unsent queue, so the timeout then puts it behind newer ones: the queue is out of order, its head
 # lies beyond the acknowledged point, and with a closed window the persist timer probes with the
 # wrong byte for ever (a stalled connection). The fix merges the two queues in sequence order.
+#
+# tcp_out, second: tcp_split_unsent_seg() (the persist timer splits the unsent head to fit a small
+# window) moves FIN and PSH to the second half but sets the first half's flags with TCPH_SET_FLAG,
+# which only adds bits: both halves carry the FIN, and the receiver ends the stream early, losing
+# the second half's bytes. The fix sets the first half's flags with TCPH_FLAGS_SET.
 file(READ ${IN} text)
 if(WHICH STREQUAL "tcp_in")
-  set(anchor "              if (inseg.len > next->len) {
-                /* The incoming segment is larger than the old
-                   segment. We replace some segments with the new
-                   one. */
+  set(anchor "        /* We get here if the incoming segment is out-of-sequence. */
 ")
   string(FIND "${text}" "${anchor}" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "${IN}: the out-of-order replacement code of lwIP 2.1.3 was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
+    message(FATAL_ERROR "${IN}: the out-of-sequence branch of lwIP 2.1.3's tcp_receive was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
   endif()
-  set(fix "${anchor}                /* tandem's peer: trim to the receive window first (patch_lwip.cmake). */
-                if (TCP_SEQ_GT(seqno + (u32_t)TCP_TCPLEN(&inseg), pcb->rcv_nxt + (u32_t)pcb->rcv_wnd)) {
-                  if (TCPH_FLAGS(inseg.tcphdr) & TCP_FIN) {
-                    TCPH_FLAGS_SET(inseg.tcphdr, TCPH_FLAGS(inseg.tcphdr) & ~(unsigned int)TCP_FIN);
-                  }
-                  inseg.len = (u16_t)(pcb->rcv_nxt + pcb->rcv_wnd - seqno);
-                  pbuf_realloc(inseg.p, inseg.len);
-                }
-                if (inseg.len <= next->len) {
-                  break;
-                }
+  set(fix "${anchor}        /* tandem's peer: trim to the receive window before queueing (patch_lwip.cmake). */
+        if (TCP_SEQ_GT(seqno + (u32_t)TCP_TCPLEN(&inseg), pcb->rcv_nxt + (u32_t)pcb->rcv_wnd)) {
+          if (TCPH_FLAGS(inseg.tcphdr) & TCP_FIN) {
+            TCPH_FLAGS_SET(inseg.tcphdr, TCPH_FLAGS(inseg.tcphdr) & ~(unsigned int)TCP_FIN);
+          }
+          inseg.len = (u16_t)(pcb->rcv_nxt + pcb->rcv_wnd - seqno);
+          pbuf_realloc(inseg.p, inseg.len);
+          tcplen = TCP_TCPLEN(&inseg);
+        }
 ")
   string(REPLACE "${anchor}" "${fix}" text "${text}")
 elseif(WHICH STREQUAL "tcp_out")
@@ -80,6 +80,14 @@ elseif(WHICH STREQUAL "tcp_out")
   }
 ")
   string(REPLACE "${anchor}" "${fix}" text "${text}")
+  # The second tcp_out fix (see the top): the first half of a split segment keeps only its own flags.
+  set(anchor "  TCPH_SET_FLAG(useg->tcphdr, split_flags);\n")
+  string(FIND "${text}" "${anchor}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${IN}: tcp_split_unsent_seg of lwIP 2.1.3 was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
+  endif()
+  string(REPLACE "${anchor}" "  TCPH_FLAGS_SET(useg->tcphdr, split_flags); /* tandem's peer: clear FIN and PSH (patch_lwip.cmake) */\n"
+         text "${text}")
 else()
   message(FATAL_ERROR "WHICH must be tcp_in or tcp_out")
 endif()
