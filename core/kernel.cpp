@@ -33,7 +33,7 @@ Kernel::Kernel(const KernelConfig& config) : m_config(config) {
 
 Kernel::~Kernel() {
   // lwIP's state is process-wide: put it back for the next kernel instance (core/net/stack.h).
-  net_stack_shutdown(*this);
+  net_stack_shutdown(*this, /*machine_stopped=*/true);
   for (u32 i = 0; i < m_thread_high_water; ++i) thread_slot(i)->~Thread();
   for (u32 i = 0; i < m_process_high_water; ++i) process_slot(i)->~Process();
   for (u32 i = 0; i < m_config.cpu_count; ++i) cpu(i).~Cpu();

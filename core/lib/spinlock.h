@@ -58,6 +58,13 @@ class SpinLock {
   u32 debug_next_ticket() const { return m_next_ticket.peek(); }
   u32 debug_now_serving() const { return m_now_serving.peek(); }
   u32 debug_owner_cpu() const { return m_owner_cpu.peek(); }
+  // Only for a lock in static storage whose holder and waiters are gone for good (a simulated
+  // machine stopped in the middle of a run): free again, as at program load.
+  void forget_holders() {
+    m_next_ticket.store(0);
+    m_now_serving.store(0);
+    m_owner_cpu.store(kNoOwner);
+  }
 
  private:
   static constexpr u32 kNoOwner = ~0u;

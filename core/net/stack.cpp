@@ -366,7 +366,7 @@ Result<void> net_stack_start(Kernel& kernel) {
 
 bool net_stack_running(Kernel& kernel) { return load_owner() == &kernel; }
 
-void net_stack_shutdown(Kernel& kernel) {
+void net_stack_shutdown(Kernel& kernel, bool machine_stopped) {
   // ~Kernel calls this once no CPU runs the kernel any more (the simulator's machine has
   // stopped): nothing can call into lwIP for it, so no lock and no HAL call here. Another kernel
   // instance in the process only reads the owner (and gets ENOBUFS) until the release store at
@@ -383,6 +383,14 @@ void net_stack_shutdown(Kernel& kernel) {
   fill_bytes(&g_stack.eth, 0, sizeof(g_stack.eth));
   g_stack.readiness_changed = false;
   g_stack.sockets = 0;
+  // A run that failed while a CPU held the stack lock (a panic, a broken invariant) left it
+  // taken: the next kernel in this process must find it free. (A caller that shuts the stack
+  // down from a running kernel holds the lock itself and releases it afterwards.)
+  if (machine_stopped) {
+    g_stack.lock.forget_holders();
+    g_stack.holder_tid = 0;
+    g_stack.holder_site = 0;
+  }
   store_deadline(0);
   store_owner(nullptr);
 }

@@ -59,7 +59,9 @@ Result<void> net_stack_start(Kernel& kernel);
 bool net_stack_running(Kernel& kernel);
 // Tears lwIP down if `kernel` owns it: detaches the card, then restores every lwIP global to
 // its load-time value. Called by ~Kernel; any socket still open is the caller's bug.
-void net_stack_shutdown(Kernel& kernel);
+// `machine_stopped`: no CPU runs the kernel any more (~Kernel), so the stack lock, which a failed
+// run may have left held, is freed as well.
+void net_stack_shutdown(Kernel& kernel, bool machine_stopped = false);
 
 // Adds `device` as lwIP's Ethernet interface (the default route) with `config`, and registers
 // the stack's receive callback with it. Starts the stack if needed. EBUSY when a card is

@@ -12,20 +12,10 @@
 set(TANDEM_NETPEER_DIR ${CMAKE_SOURCE_DIR}/sim/netpeer)
 
 file(GLOB tandem_netpeer_core ${TANDEM_LWIP_DIR}/src/core/*.c)
-# tcp_in.c and tcp_out.c with one fix each (patch_lwip.cmake explains), generated into the build tree.
-set(tandem_netpeer_patched "")
-foreach(which tcp_in tcp_out)
-  list(REMOVE_ITEM tandem_netpeer_core ${TANDEM_LWIP_DIR}/src/core/${which}.c)
-  set(out ${CMAKE_BINARY_DIR}/sim/netpeer/${which}.c)
-  add_custom_command(
-    OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -DWHICH=${which} -DIN=${TANDEM_LWIP_DIR}/src/core/${which}.c -DOUT=${out}
-            -P ${TANDEM_NETPEER_DIR}/patch_lwip.cmake
-    DEPENDS ${TANDEM_LWIP_DIR}/src/core/${which}.c ${TANDEM_NETPEER_DIR}/patch_lwip.cmake
-    COMMENT "Fixing the peer's copy of lwIP's ${which}.c"
-    VERBATIM)
-  list(APPEND tandem_netpeer_patched ${out})
-endforeach()
+# tcp_in.c and tcp_out.c with tandem's fixes, the same copies the kernel's lwIP uses
+# (core/net/lwip/lwip.cmake, patch_lwip.cmake).
+list(REMOVE_ITEM tandem_netpeer_core ${TANDEM_LWIP_DIR}/src/core/tcp_in.c ${TANDEM_LWIP_DIR}/src/core/tcp_out.c)
+set(tandem_netpeer_patched ${TANDEM_LWIP_PATCHED})
 file(GLOB tandem_netpeer_ipv4 ${TANDEM_LWIP_DIR}/src/core/ipv4/*.c)
 add_library(tandem_netpeer_lwip_raw STATIC ${tandem_netpeer_core} ${tandem_netpeer_patched} ${tandem_netpeer_ipv4}
             ${TANDEM_LWIP_DIR}/src/netif/ethernet.c ${TANDEM_NETPEER_DIR}/port/peer_glue.c)

@@ -22,8 +22,29 @@ endif()
 
 set(TANDEM_LWIP_INCLUDES ${TANDEM_LWIP_PORT_DIR} ${TANDEM_LWIP_DIR}/src/include)
 
+# tcp_in.c and tcp_out.c are built from copies with tandem's fixes of three lwIP 2.1.3 bugs
+# (patch_lwip.cmake explains them), written into the build tree at configure time and rewritten
+# when the source or the fix changes. Every lwIP build in the tree (kernel, simulator, fuzzers,
+# the simulated peer) uses them.
+set(TANDEM_LWIP_PATCHED_DIR ${CMAKE_BINARY_DIR}/lwip-fixed)
+set(TANDEM_LWIP_PATCHED "")
+foreach(which tcp_in tcp_out)
+  set(in ${TANDEM_LWIP_DIR}/src/core/${which}.c)
+  set(out ${TANDEM_LWIP_PATCHED_DIR}/${which}.c)
+  execute_process(COMMAND ${CMAKE_COMMAND} -DWHICH=${which} -DIN=${in} -DOUT=${out}
+                          -P ${TANDEM_LWIP_PORT_DIR}/patch_lwip.cmake
+                  RESULT_VARIABLE patched)
+  if(NOT patched EQUAL 0)
+    message(FATAL_ERROR "fixing lwIP's ${which}.c failed (see above)")
+  endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${in} ${TANDEM_LWIP_PORT_DIR}/patch_lwip.cmake)
+  list(APPEND TANDEM_LWIP_PATCHED ${out})
+endforeach()
+
 function(tandem_add_lwip name freestanding)
   file(GLOB core_sources ${TANDEM_LWIP_DIR}/src/core/*.c)
+  list(REMOVE_ITEM core_sources ${TANDEM_LWIP_DIR}/src/core/tcp_in.c ${TANDEM_LWIP_DIR}/src/core/tcp_out.c)
+  list(APPEND core_sources ${TANDEM_LWIP_PATCHED})
   file(GLOB ipv4_sources ${TANDEM_LWIP_DIR}/src/core/ipv4/*.c)
   add_library(${name} STATIC ${core_sources} ${ipv4_sources} ${TANDEM_LWIP_DIR}/src/netif/ethernet.c)
   # lwIP's headers are third-party: -isystem keeps their warnings out of tandem's builds.

@@ -1,7 +1,8 @@
-# sim/netpeer/patch_lwip.cmake (cmake -P): copies one of lwIP 2.1.3's sources (IN, named by WHICH:
-# tcp_in or tcp_out) to OUT with a fix, for the peer's copy of lwIP only (see netpeer.cmake). Both
-# bugs were found by exploring tcp-bulk under faults; the kernel's copy still has them (the peer
-# must not fail where the kernel is not at fault).
+# core/net/lwip/patch_lwip.cmake (cmake -P): copies one of lwIP 2.1.3's sources (IN, named by
+# WHICH: tcp_in or tcp_out) to OUT with tandem's fixes. lwip.cmake runs it at configure time for
+# every build tree; the kernel's lwIP (freestanding and simulated) and the simulated peer's
+# (sim/netpeer) are all built from the fixed copies. All three bugs were found by exploring the
+# tcp-bulk scenario under the simulator's network faults (./tandem explore tcp-bulk --net-faults).
 #
 # tcp_in: an out-of-sequence segment is checked to start inside the receive window, but only the
 # segment appended at the end of the out-of-order queue is trimmed to the window's right edge.
@@ -28,9 +29,9 @@ if(WHICH STREQUAL "tcp_in")
 ")
   string(FIND "${text}" "${anchor}" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "${IN}: the out-of-sequence branch of lwIP 2.1.3's tcp_receive was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
+    message(FATAL_ERROR "${IN}: the out-of-sequence branch of lwIP 2.1.3's tcp_receive was not found; check tandem's fix in ${CMAKE_CURRENT_LIST_FILE}")
   endif()
-  set(fix "${anchor}        /* tandem's peer: trim to the receive window before queueing (patch_lwip.cmake). */
+  set(fix "${anchor}        /* tandem: trim to the receive window before queueing (core/net/lwip/patch_lwip.cmake). */
         if (TCP_SEQ_GT(seqno + (u32_t)TCP_TCPLEN(&inseg), pcb->rcv_nxt + (u32_t)pcb->rcv_wnd)) {
           if (TCPH_FLAGS(inseg.tcphdr) & TCP_FIN) {
             TCPH_FLAGS_SET(inseg.tcphdr, TCPH_FLAGS(inseg.tcphdr) & ~(unsigned int)TCP_FIN);
@@ -55,9 +56,9 @@ elseif(WHICH STREQUAL "tcp_out")
 ")
   string(FIND "${text}" "${anchor}" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "${IN}: tcp_rexmit_rto_prepare of lwIP 2.1.3 was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
+    message(FATAL_ERROR "${IN}: tcp_rexmit_rto_prepare of lwIP 2.1.3 was not found; check tandem's fix in ${CMAKE_CURRENT_LIST_FILE}")
   endif()
-  set(fix "  /* tandem's peer: merge the two queues in sequence order (patch_lwip.cmake). */
+  set(fix "  /* tandem: merge the two queues in sequence order (core/net/lwip/patch_lwip.cmake). */
   {
     struct tcp_seg *a = pcb->unacked, *b = pcb->unsent, *merged = NULL, **tail = &merged;
     while (a != NULL && b != NULL) {
@@ -84,9 +85,9 @@ elseif(WHICH STREQUAL "tcp_out")
   set(anchor "  TCPH_SET_FLAG(useg->tcphdr, split_flags);\n")
   string(FIND "${text}" "${anchor}" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "${IN}: tcp_split_unsent_seg of lwIP 2.1.3 was not found; check the peer's fix in ${CMAKE_CURRENT_LIST_FILE}")
+    message(FATAL_ERROR "${IN}: tcp_split_unsent_seg of lwIP 2.1.3 was not found; check tandem's fix in ${CMAKE_CURRENT_LIST_FILE}")
   endif()
-  string(REPLACE "${anchor}" "  TCPH_FLAGS_SET(useg->tcphdr, split_flags); /* tandem's peer: clear FIN and PSH (patch_lwip.cmake) */\n"
+  string(REPLACE "${anchor}" "  TCPH_FLAGS_SET(useg->tcphdr, split_flags); /* tandem: clear FIN and PSH (core/net/lwip/patch_lwip.cmake) */\n"
          text "${text}")
 else()
   message(FATAL_ERROR "WHICH must be tcp_in or tcp_out")
