@@ -20,6 +20,7 @@ import platform
 import re
 import selectors
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -561,3 +562,27 @@ def print_table(headers, rows):
     print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|")
     for r in rows:
         print(line(r))
+
+def add_rate_options(p, name):
+    """The options bench erlang and bench net share (one QEMU configuration, rates, runs)."""
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="1 run, 3 s per rate")
+    p.add_argument("--no-linux", action="store_true", help="tandem only (no Debian kernel)")
+    p.add_argument("--out", help=f"JSON output (default bench/results/{name}-DATE.json)")
+    p.add_argument("--kernel", help="a built tandem.elf (default: build build/kernel)")
+    p.add_argument("--cpus", type=int, default=8)
+    p.add_argument("--mem", type=int, default=1024, help="MiB (default 1024)")
+    p.add_argument("--duration", type=float, default=10, help="seconds per rate measurement")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--timeout", type=float, default=120, help="seconds to listening")
+
+
+def check_rate_options(args, name, more_ok=True, more_text=""):
+    """Applies --quick and refuses what add_rate_options' options cannot be."""
+    if args.quick:
+        args.runs, args.duration = 1, 3
+    if (args.runs < 1 or not 1 <= args.cpus <= 64 or args.mem < 64 or args.connections < 1 or args.duration <= 0
+            or not more_ok):
+        die(name, f"--runs, --connections, --duration{more_text} must be positive, --cpus 1..64, --mem at least 64")
+    if not shutil.which("qemu-system-x86_64"):
+        die(name, "qemu-system-x86_64 not found (./tandem setup)")

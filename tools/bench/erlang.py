@@ -97,24 +97,10 @@ def smallest_memory(system, cpus, ceiling, floor, timeout, step=16):
 def main():
     p = argparse.ArgumentParser(prog="tandem bench erlang", description=__doc__.split("\n\n", 2)[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="1 run, 3 s per rate, coarse memory search")
-    p.add_argument("--no-linux", action="store_true", help="tandem only (no Debian kernel)")
+    common.add_rate_options(p, "erlang")
     p.add_argument("--no-mem-search", action="store_true", help="skip the smallest -m search")
-    p.add_argument("--out", help="JSON output (default bench/results/erlang-DATE.json)")
-    p.add_argument("--kernel", help="a built tandem.elf (default: build build/kernel)")
-    p.add_argument("--cpus", type=int, default=8)
-    p.add_argument("--mem", type=int, default=1024, help="MiB (default 1024)")
-    p.add_argument("--duration", type=float, default=10, help="seconds per rate measurement")
-    p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--timeout", type=float, default=120, help="seconds to listening")
     args = p.parse_args()
-    if args.quick:
-        args.runs, args.duration = 1, 3
-    if args.runs < 1 or not 1 <= args.cpus <= 64 or args.mem < 64 or args.connections < 1 or args.duration <= 0:
-        common.die("erlang", "--runs, --connections and --duration must be positive, --cpus 1..64, --mem at least 64")
-    if not shutil.which("qemu-system-x86_64"):
-        common.die("erlang", "qemu-system-x86_64 not found (./tandem setup)")
+    common.check_rate_options(args, "erlang")
     if not glob.glob("/usr/lib/erlang/erts-*/bin/beam.smp"):
         common.die("erlang", "no beam.smp under /usr/lib/erlang (./tandem setup)")
 

@@ -46,26 +46,10 @@ LINUX_APPEND = "console=ttyS0 rdinit=/init panic=-1 quiet"
 def main():
     p = argparse.ArgumentParser(prog="tandem bench net", description=__doc__.split("\n\n", 2)[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="1 run, 3 s per rate")
-    p.add_argument("--no-linux", action="store_true", help="tandem only (no Debian kernel)")
-    p.add_argument("--out", help="JSON output (default bench/results/net-DATE.json)")
-    p.add_argument("--kernel", help="a built tandem.elf (default: build build/kernel)")
-    p.add_argument("--cpus", type=int, default=8)
-    p.add_argument("--mem", type=int, default=1024, help="MiB (default 1024)")
-    p.add_argument("--duration", type=float, default=10, help="seconds per rate measurement")
-    p.add_argument("--connections", type=int, default=32)
+    common.add_rate_options(p, "net")
     p.add_argument("--bulk", type=float, default=4, help="MiB echoed on one connection (default 4)")
-    p.add_argument("--timeout", type=float, default=120, help="seconds to listening")
     args = p.parse_args()
-    if args.quick:
-        args.runs, args.duration = 1, 3
-    if (args.runs < 1 or not 1 <= args.cpus <= 64 or args.mem < 64 or args.connections < 1 or args.duration <= 0
-            or args.bulk <= 0):
-        common.die("net", "--runs, --connections, --duration and --bulk must be positive, --cpus 1..64, "
-                          "--mem at least 64")
-    if not shutil.which("qemu-system-x86_64"):
-        common.die("net", "qemu-system-x86_64 not found (./tandem setup)")
+    common.check_rate_options(args, "net", args.bulk > 0, " and --bulk")
     bulk_bytes = int(args.bulk * (1 << 20))
 
     workdir = common.workdir("net")
