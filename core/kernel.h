@@ -161,7 +161,7 @@ class Kernel {
   void switch_away(Thread* prev, bool requeue, bool prev_exited = false);
   void finish_switch();
   Thread* pick_next(Cpu& cpu);
-  void enqueue(Thread* thread, Cpu& target, bool may_ipi);
+  void enqueue(Thread* thread, Cpu& target, bool may_ipi, bool wake_affine = false);
   void reprogram_timer(Cpu& cpu);
   void on_timer(Cpu& cpu);
   static void thread_trampoline(void* arg);

@@ -39,14 +39,24 @@ void Kernel::make_runnable(Thread* thread) {
   hal::irq_restore(flags);
 }
 
-void Kernel::enqueue(Thread* thread, Cpu& preferred, bool may_ipi) {
+void Kernel::enqueue(Thread* thread, Cpu& preferred, bool may_ipi, bool wake_affine) {
   // Prefer the thread's last CPU when it is idle, then any idle CPU, then `preferred`; only
   // CPUs of its affinity (then the first of them when `preferred` is not one).
+  //
+  // Wake-affine: a wake from an interrupt on an idle CPU with nothing queued (a card's receive
+  // interrupt waking the thread that waits for the data) runs the thread right there, instead of
+  // waking a second halted CPU by IPI. Under emulation that second CPU is a host thread the
+  // host must schedule, and the woken thread then takes the stack lock the interrupted CPU just
+  // held: on a busy 2-core host each such request cost milliseconds.
   const u64 allowed = thread->affinity.load(MemoryOrder::Relaxed);
   auto may_run = [allowed](const Cpu& c) { return ((allowed >> c.id) & 1) != 0; };
   Cpu* target = may_run(preferred) ? &preferred : nullptr;
   Cpu& last = cpu(thread->cpu);
-  if (may_run(last) && last.idle.load()) {
+  Cpu& waker = this_cpu();
+  if (wake_affine && may_run(waker) && waker.current != nullptr && waker.current->is_idle &&
+      waker.run_length.load() == 0) {
+    target = &waker;
+  } else if (may_run(last) && last.idle.load()) {
     target = &last;
   } else {
     for (u32 i = 1; i < m_config.cpu_count; ++i) {
@@ -159,7 +169,7 @@ bool Kernel::wake(Thread* thread, WakeReason reason) {
       thread->lock.release();
       // The thread's old CPU may still be switching away from it.
       while (thread->on_cpu.load(MemoryOrder::Acquire)) hal::cpu_relax();
-      enqueue(thread, this_cpu(), true);
+      enqueue(thread, this_cpu(), true, /*wake_affine=*/true);
       hal::irq_restore(flags);
       return true;
     default:
