@@ -221,7 +221,6 @@ class Model {
  public:
   // host: the model runs beside Linux in a scratch root (see the top of the file).
   void reset(bool host) {
-    m_host = host;
     for (Node& n : m_nodes) {
       n.kind = Kind::Free;
       n.deleted = false;
@@ -388,8 +387,6 @@ class Model {
     *length = at;
     return true;
   }
-  bool in_work(int n) const { return ancestor(kWork, n); }
-  bool host() const { return m_host; }
 
  private:
   void add(int i, Kind kind, int parent, const char* name, uint32_t length, uint8_t fs) {
@@ -484,15 +481,14 @@ class Model {
   int m_slot[kSlots] = {-1, -1, -1, -1};
   uint32_t m_links = 0;
   bool m_unknown = false;
-  bool m_host = false;
 };
 
 // ---- the interpreter --------------------------------------------------------------------------
 
 // Exec: int64_t call(nr, a0..a5); uint64_t put(which, const char*, uint32_t length) (the path
 // NUL-terminated in user memory; which 0 or 1); uint64_t buffer() (kPathBuffer bytes the kernel
-// may write); void get(addr, void*, length); [[noreturn]] fail(fmt, ...); const char* cwd_prefix()
-// (what the kernel's getcwd shows for the model's /tmp/w, "/tmp/w" on tandem).
+// may write); void get(addr, void*, length); [[noreturn]] fail(fmt, ...). Both kernels run the
+// program in a real /tmp/w (tandem's, or the host's inside a chroot), so paths compare as they are.
 template <typename Exec>
 class Interpreter {
  public:
@@ -959,32 +955,19 @@ class Interpreter {
     const int64_t r = x.call(sys::kGetcwd, buffer, op.size);
     if (m_cwd_unknown) return;
     char path[kPathBuffer];
-    uint32_t length;
-    char shown[kPathBuffer];
-    uint32_t shown_length = 0;
+    uint32_t length = 0;
     int e = 0;
     if (!m.path_of(m.cwd(), path, &length)) {
       e = err::kENOENT;
-    } else {
-      // The kernel shows the model's /tmp/w as cwd_prefix().
-      const char* prefix = x.cwd_prefix();
-      const uint32_t plen = static_cast<uint32_t>(std::strlen(prefix));
-      if (!m.in_work(m.cwd())) {
-        std::memcpy(shown, path, length + 1);
-        shown_length = length;
-      } else {
-        std::memcpy(shown, prefix, plen);
-        std::memcpy(shown + plen, path + 6, length - 6 + 1);  // after "/tmp/w", with the NUL
-        shown_length = plen + length - 6;
-      }
-      if (shown_length + 1 > op.size) e = err::kERANGE;
+    } else if (length + 1 > op.size) {
+      e = err::kERANGE;
     }
     expect(op, r, e, false, "getcwd");
     if (r > 0 && e == 0) {
       char got[kPathBuffer];
-      x.get(buffer, got, shown_length + 1);
-      if (static_cast<uint64_t>(r) != shown_length + 1 || std::memcmp(got, shown, shown_length + 1) != 0)
-        x.fail("op %u getcwd: \"%.300s\" (%lld), want \"%.300s\"", m_index, got, static_cast<long long>(r), shown);
+      x.get(buffer, got, length + 1);
+      if (static_cast<uint64_t>(r) != length + 1 || std::memcmp(got, path, length + 1) != 0)
+        x.fail("op %u getcwd: \"%.300s\" (%lld), want \"%.300s\"", m_index, got, static_cast<long long>(r), path);
     }
   }
 

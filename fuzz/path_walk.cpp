@@ -64,7 +64,6 @@ class SimExec {
       for (uint32_t b = 0; b < 8 && off + b < length; ++b) out[off + b] = static_cast<uint8_t>(w >> (8 * b));
     }
   }
-  const char* cwd_prefix() const { return "/tmp/w"; }
   [[noreturn]] void fail(const char* format, ...) __attribute__((format(printf, 2, 3))) {
     static char message[1024];
     va_list args;

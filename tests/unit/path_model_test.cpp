@@ -55,7 +55,6 @@ struct HostExec {
   void get(uint64_t address, void* to, uint32_t length) {
     std::memcpy(to, reinterpret_cast<const void*>(address), length);
   }
-  const char* cwd_prefix() const { return "/tmp/w"; }
   [[noreturn]] void fail(const char* format, ...) __attribute__((format(printf, 2, 3))) {
     va_list args;
     va_start(args, format);
