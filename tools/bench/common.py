@@ -586,3 +586,27 @@ def check_rate_options(args, name, more_ok=True, more_text=""):
         die(name, f"--runs, --connections, --duration{more_text} must be positive, --cpus 1..64, --mem at least 64")
     if not shutil.which("qemu-system-x86_64"):
         die(name, "qemu-system-x86_64 not found (./tandem setup)")
+
+# How both network benches boot Debian's Linux: its console on the serial port, /init from the
+# initramfs, and Debian's default quiet.
+LINUX_APPEND = "console=ttyS0 rdinit=/init panic=-1 quiet"
+
+
+def networked_linux(workdir, initrd, name, argv, env):
+    """Debian's Linux running `argv` from tandem's archive `initrd`, with virtio-net loaded and
+    10.0.2.15 configured: (the Linux package, its System)."""
+    linux = Linux(workdir)
+    modules = linux.modules(["virtio_pci", "virtio_net"])
+    addition = linux_addition(workdir, linux, modules, argv, env)
+    linux_initrd = concatenate(os.path.join(workdir, f"{name}-linux.cpio"), initrd, addition)
+    return linux, System("linux", linux.vmlinuz, linux_initrd, LINUX_APPEND)
+
+
+def echo_rates(port, connections, duration):
+    """Echo requests per second on 1 connection and on `connections`, with their counts."""
+    out = {}
+    for n in (1, connections):
+        rate, count = echo_rate(port, n, duration)
+        out[f"rate_{n}"] = rate
+        out[f"requests_{n}"] = count
+    return out

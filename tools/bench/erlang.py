@@ -45,7 +45,6 @@ from common import BenchError, fmt, progress, ratio  # noqa: E402
 
 LISTENING = b"echo server listening on port 5555"
 GUEST_PORT = 5555
-LINUX_APPEND = "console=ttyS0 rdinit=/init panic=-1 quiet"
 
 
 def tandem_initrd(workdir, cpus):
@@ -111,20 +110,12 @@ def main():
         systems = [common.System("tandem", kernel, initrd, append)]
         linux = None
         if not args.no_linux:
-            linux = common.Linux(workdir)
-            modules = linux.modules(["virtio_pci", "virtio_net"])
             argv, env = init_args(initrd)
-            addition = common.linux_addition(workdir, linux, modules, argv, env)
-            linux_initrd = common.concatenate(os.path.join(workdir, "erlang-linux.cpio"), initrd, addition)
-            systems.append(common.System("linux", linux.vmlinuz, linux_initrd, LINUX_APPEND))
+            linux, system = common.networked_linux(workdir, initrd, "erlang", argv, env)
+            systems.append(system)
 
         def measure(port):
-            out = {}
-            for n in (1, args.connections):
-                rate, count = common.echo_rate(port, n, args.duration)
-                out[f"rate_{n}"] = rate
-                out[f"requests_{n}"] = count
-            return out
+            return common.echo_rates(port, args.connections, args.duration)
 
         runs = {s.name: [] for s in systems}
         for i in range(args.runs):
@@ -171,7 +162,7 @@ def main():
                  "net": "virtio-net-pci (modern only), user networking, one forwarded port"},
         "program": "Debian's beam.smp (erlang-base) serving tools/erlang/echo-server.erl",
         "linux_package": linux.deb if linux else None,
-        "linux_append": LINUX_APPEND,
+        "linux_append": common.LINUX_APPEND,
         "runs_each": args.runs,
         "rate": {"request_bytes": 64, "duration_s": args.duration, "connections": [1, args.connections]},
         "runs": runs,

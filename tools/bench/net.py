@@ -40,7 +40,6 @@ from common import BenchError, fmt, progress, ratio  # noqa: E402
 ECHO_TARGET = "hal/real/tests-qemu/userspace/echo-server"
 LISTENING = b"listening on 5555"
 GUEST_PORT = 5555
-LINUX_APPEND = "console=ttyS0 rdinit=/init panic=-1 quiet"
 
 
 def main():
@@ -63,18 +62,11 @@ def main():
         systems = [common.System("tandem", kernel, initrd, "init=/bin/echo-server")]
         linux = None
         if not args.no_linux:
-            linux = common.Linux(workdir)
-            modules = linux.modules(["virtio_pci", "virtio_net"])
-            addition = common.linux_addition(workdir, linux, modules, ["/bin/echo-server", str(GUEST_PORT)], [])
-            linux_initrd = common.concatenate(os.path.join(workdir, "net-linux.cpio"), initrd, addition)
-            systems.append(common.System("linux", linux.vmlinuz, linux_initrd, LINUX_APPEND))
+            linux, system = common.networked_linux(workdir, initrd, "net", ["/bin/echo-server", str(GUEST_PORT)], [])
+            systems.append(system)
 
         def measure(port):
-            out = {}
-            for n in (1, args.connections):
-                rate, count = common.echo_rate(port, n, args.duration)
-                out[f"rate_{n}"] = rate
-                out[f"requests_{n}"] = count
+            out = common.echo_rates(port, args.connections, args.duration)
             out["bulk_s"], out["bulk_mib_s"] = common.bulk(port, bulk_bytes)
             return out
 
@@ -113,7 +105,7 @@ def main():
                  "net": "virtio-net-pci (modern only), user networking, one forwarded port"},
         "program": "tests/userspace/echo-server (musl, static) as PID 1",
         "linux_package": linux.deb if linux else None,
-        "linux_append": LINUX_APPEND,
+        "linux_append": common.LINUX_APPEND,
         "runs_each": args.runs,
         "rate": {"request_bytes": 64, "duration_s": args.duration, "connections": [1, c]},
         "bulk_bytes": bulk_bytes,
