@@ -343,9 +343,8 @@ void Kernel::dump_state() {
   if (Vfs* v = vfs.load()) {
     const SpinLock& r = v->readiness_queue().lock;
     const SpinLock& e = v->epoll_lock();
-    klog("state: readiness lock: next %u serving %u owner cpu %d; epoll lock: next %u serving %u owner cpu %d",
-         r.debug_next_ticket(), r.debug_now_serving(), static_cast<i32>(r.debug_owner_cpu()), e.debug_next_ticket(),
-         e.debug_now_serving(), static_cast<i32>(e.debug_owner_cpu()));
+    klog("state: readiness lock: owner cpu %d, contended %u times; epoll lock: owner cpu %d, contended %u times",
+         r.debug_owner_cpu(), r.debug_contended(), e.debug_owner_cpu(), e.debug_contended());
   }
 }
 

@@ -4,13 +4,14 @@ namespace tandem {
 
 void SpinLock::wait_for_turn() {
   DEBUG_ASSERT(!hal::irq_enabled());
-  const u32 ticket = m_next_ticket.fetch_add(1, MemoryOrder::Acquire);
-  // Why the first check needs no scheduling point of its own: if our ticket is being served
-  // when we take it, nobody holds the lock and nobody can change now_serving before we release,
-  // so reading it in the same step as the fetch_add is one of the interleavings that exist and
-  // stands for all of them. Only a real wait is explored step by step.
-  if (m_now_serving.load_in_same_step(MemoryOrder::Acquire) == ticket) return;
-  while (m_now_serving.load(MemoryOrder::Acquire) != ticket) hal::cpu_relax();
+  // The uncontended case is one atomic step. A waiter spins on plain loads (the line stays
+  // shared in its cache) and tries again only once it sees the lock free.
+  if (m_locked.exchange(1, MemoryOrder::Acquire) == 0) return;
+  m_contended.poke(m_contended.peek() + 1);
+  for (;;) {
+    while (m_locked.load(MemoryOrder::Relaxed) != 0) hal::cpu_relax();
+    if (m_locked.exchange(1, MemoryOrder::Acquire) == 0) return;
+  }
 }
 
 void SpinLock::acquire() {
@@ -24,9 +25,7 @@ void SpinLock::acquire_nested() {
 }
 
 bool SpinLock::try_acquire() {
-  u32 serving = m_now_serving.load(MemoryOrder::Relaxed);
-  u32 expected = serving;
-  if (!m_next_ticket.compare_exchange(expected, serving + 1, MemoryOrder::Acquire)) return false;
+  if (m_locked.load(MemoryOrder::Relaxed) != 0 || m_locked.exchange(1, MemoryOrder::Acquire) != 0) return false;
   note_acquired();
   return true;
 }
@@ -34,7 +33,7 @@ bool SpinLock::try_acquire() {
 void SpinLock::release() {
   VERIFY(m_owner_cpu.peek() == hal::cpu_id());
   note_released();
-  m_now_serving.store(m_now_serving.peek() + 1, MemoryOrder::Release);
+  m_locked.store(0, MemoryOrder::Release);
 }
 
 void SpinLock::note_acquired(bool check_rank) {

@@ -1,4 +1,13 @@
-// Ticket spinlock with an interrupt-saving guard, lock ranks and per-CPU bookkeeping.
+// Test-and-test-and-set spinlock with an interrupt-saving guard, lock ranks and per-CPU
+// bookkeeping.
+//
+// Why not a fair (ticket or queued) lock: tandem's CPUs are often emulated ones, host threads
+// that the host deschedules at will (8 CPUs under TCG on a 2-core host). A fair lock hands the
+// lock to the next waiter whether or not that CPU is running, so one descheduled waiter stalls
+// every CPU queued behind it for a host time slice; on an 8-CPU Erlang start that was most of
+// the machine's time. Here whichever CPU is running when the lock is freed takes it. Linux makes
+// the same choice for guests without paravirtual spinlocks (virt_spin_lock). Our lock hold
+// times are short, so the unfairness costs little.
 //
 // Every kernel spinlock disables interrupts while held: a lock taken by an interrupt handler
 // can then never deadlock against the code it interrupted, and there is one rule to remember.
@@ -51,19 +60,18 @@ class SpinLock {
   void acquire_nested();
   void release();
   bool try_acquire();
-  bool is_locked() const { return m_owner_cpu.peek() != kNoOwner; }
+  bool is_locked() const { return m_locked.peek() != 0; }
   bool held_by_current_cpu() const { return m_owner_cpu.peek() == hal::cpu_id(); }
   LockRank rank() const { return m_rank; }
-  // For state dumps of a stuck machine: the ticket counters and the owning CPU, read racily.
-  u32 debug_next_ticket() const { return m_next_ticket.peek(); }
-  u32 debug_now_serving() const { return m_now_serving.peek(); }
-  u32 debug_owner_cpu() const { return m_owner_cpu.peek(); }
+  // For state dumps of a stuck machine: the owning CPU (-1: free) and how often a CPU found the
+  // lock taken and had to spin for it, read racily.
+  i32 debug_owner_cpu() const { return m_locked.peek() != 0 ? static_cast<i32>(m_owner_cpu.peek()) : -1; }
+  u32 debug_contended() const { return m_contended.peek(); }
   // Only for a lock in static storage whose holder and waiters are gone for good (a simulated
   // machine stopped in the middle of a run): free again, as at program load.
   void forget_holders() {
-    m_next_ticket.store(0);
-    m_now_serving.store(0);
     m_owner_cpu.store(kNoOwner);
+    m_locked.store(0);
   }
 
  private:
@@ -72,9 +80,9 @@ class SpinLock {
   void note_acquired(bool check_rank = true);
   void note_released();
 
-  Atomic<u32> m_next_ticket{0};
-  Atomic<u32> m_now_serving{0};
+  Atomic<u32> m_locked{0};
   Atomic<u32> m_owner_cpu{kNoOwner};
+  Atomic<u32> m_contended{0};  // statistics only (relaxed)
   LockRank m_rank;
 };
 

@@ -279,8 +279,8 @@ NetLock::NetLock(Kernel& kernel) : m_kernel(kernel), m_flags(hal::irq_save()) {
 
 void net_dump_state() {
   const SpinLock& l = g_stack.lock;
-  klog("state: stack lock: next ticket %u, now serving %u, owner cpu %d; last taken by tid %u at %016lx",
-       l.debug_next_ticket(), l.debug_now_serving(), static_cast<i32>(l.debug_owner_cpu()), g_stack.holder_tid,
+  klog("state: stack lock: owner cpu %d, contended %u times; last taken by tid %u at %016lx", l.debug_owner_cpu(),
+       l.debug_contended(), g_stack.holder_tid,
        static_cast<unsigned long>(g_stack.holder_site));
 }
 
