@@ -11,8 +11,9 @@
 // The CPU that notices prints which CPU is stuck and panics; the panic path prints its own
 // backtrace and fetches every other CPU's by NMI, which arrives even with interrupts disabled.
 // Under TCG a vCPU thread may be held up by a busy host for seconds (5 s was seen on this 2-core
-// machine with an 8-CPU guest beside builds, when the locks were still ticket locks), which is why the default is 10 s, Linux's hard-lockup threshold
-// (`watchdog=SECONDS` changes it, `watchdog=0` turns it off).
+// machine with an 8-CPU guest beside builds, when the locks were still ticket locks), which is
+// why the default is 10 s, Linux's hard-lockup threshold (`watchdog=SECONDS` changes it,
+// `watchdog=0` turns it off).
 #include "arch.h"
 #include "hal_real.h"
 
