@@ -89,6 +89,11 @@ Result<usize> File::write(const IoBuffer& in, usize length, u64* offset) {
   return done;
 }
 
+u32 File::poll_for_wait() {
+  if (Thread* self = Kernel::current_thread()) self->readiness_interest |= readiness_bit(readiness_key());
+  return poll_events();
+}
+
 u32 File::poll_events() {
   if (m_vnode == nullptr) return 0;
   return m_vnode->poll_events();
@@ -275,10 +280,19 @@ Result<File*> Vfs::open_vnode(Vnode* vnode, u32 flags) {
   return file;
 }
 
-void Vfs::notify_readiness() {
+void Vfs::notify_readiness(u64 bits) {
   SpinLockGuard guard(m_readiness.lock);
   m_readiness_sequence.fetch_add(1);
-  while (Thread* waiter = m_readiness.waiters.pop_front()) m_kernel.wake(waiter, kWakeNormal);
+  if (bits == kAnyReadiness) {
+    while (Thread* waiter = m_readiness.waiters.pop_front()) m_kernel.wake(waiter, kWakeNormal);
+    return;
+  }
+  // A sleeper's interest is stable while it is queued (it changes it only when awake).
+  m_readiness.waiters.for_each([&](Thread* waiter) {
+    if ((waiter->readiness_interest & bits) == 0) return;
+    m_readiness.waiters.remove(waiter);
+    m_kernel.wake(waiter, kWakeNormal);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

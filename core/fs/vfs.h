@@ -26,6 +26,16 @@ struct Process;
 class CpioFs;
 class VmObject;
 
+// Readiness keys. poll, select and epoll_wait sleep on one queue (Vfs::readiness_queue); each
+// sleeper carries a 64-bit mask with one bit per object whose readiness it looked at, hashed from
+// the object's address, and a change to an object wakes only the sleepers whose mask has its bit.
+// Two objects may share a bit: that costs a spurious wake-up (the sleeper looks and sleeps
+// again), never a lost one. A change announced without a key wakes every sleeper.
+inline constexpr u64 kAnyReadiness = ~0ull;
+inline u64 readiness_bit(const void* key) {
+  return 1ull << ((reinterpret_cast<u64>(key) * 0x9e3779b97f4a7c15ull) >> 58);
+}
+
 inline constexpr usize kPathMax = 4096;  // PATH_MAX, including the NUL
 inline constexpr usize kNameMax = 255;   // NAME_MAX
 inline constexpr u32 kMaxSymlinks = 40;  // Linux's MAXSYMLINKS
@@ -238,6 +248,12 @@ class File {
   virtual Result<usize> write(const IoBuffer& in, usize length, u64* offset);
   // Current readiness (pollev bits).
   virtual u32 poll_events();
+  // poll_events() for a thread that will sleep until readiness changes (poll, select, epoll):
+  // adds this file's readiness bit to the thread's interest first.
+  u32 poll_for_wait();
+  // The object whose changes this file's readiness follows, whose readiness_bit() its notifier
+  // passes to Vfs::notify_readiness (a pipe's two ends share their pipe's).
+  virtual const void* readiness_key() const { return this; }
   virtual Result<i64> ioctl(u64 request, u64 argument);
   virtual void stat(KernelStat* st);
   // True for files with a seekable offset (vnode files); pipes and the like say ESPIPE.
@@ -352,9 +368,10 @@ class Vfs {
   // Every epoll instance, linked through its own pointer (guarded by epoll_lock): a closing
   // file is dropped from each one that watches it.
   File* epoll_list = nullptr;
-  // Wakes every thread in poll, select or epoll_wait, and anyone else waiting for readiness of
-  // any file to change; called after a file's state changed.
-  void notify_readiness();
+  // Called after a file's state changed: wakes every thread in poll, select or epoll_wait whose
+  // interest has one of `bits` (readiness_bit() of the changed objects; kAnyReadiness wakes every
+  // sleeper, and anyone else waiting for readiness of any file to change).
+  void notify_readiness(u64 bits = kAnyReadiness);
   // The waiting side: see core/ipc/poll.cpp.
   WaitQueue& readiness_queue() { return m_readiness; }
   u64 readiness_sequence() const { return m_readiness_sequence.load(); }

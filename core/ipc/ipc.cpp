@@ -10,6 +10,11 @@ namespace tandem {
 // Readiness waits
 // ---------------------------------------------------------------------------------------------
 
+void ReadinessWaiter::begin() {
+  sequence = vfs.readiness_sequence();
+  Kernel::current_thread()->readiness_interest = 0;
+}
+
 bool ReadinessWaiter::sleep(u64 deadline) {
   Thread* self = Kernel::current_thread();
   if (signal_pending(self)) return false;
@@ -35,9 +40,9 @@ bool ReadinessWaiter::sleep(u64 deadline) {
 
 namespace {
 
-void notify(Kernel& kernel) {
+void notify(Kernel& kernel, u64 bits = kAnyReadiness) {
   Vfs* vfs = kernel.vfs.load();
-  if (vfs != nullptr) vfs->notify_readiness();
+  if (vfs != nullptr) vfs->notify_readiness(bits);
 }
 
 // An anonymous inode for fstat of pipes and event files (Linux: pipefs and anon_inodefs).
@@ -163,7 +168,7 @@ class PipeEnd final : public File {
         p.count -= done;
         if (room_before < kPipeBuf && kPipeCapacity - p.count >= kPipeBuf) wake_all(m_kernel, p.writers_waiting);
         held.unlock();
-        notify(m_kernel);
+        notify(m_kernel, readiness_bit(m_pipe));
         if (fault && done == 0) return Errno::kEFAULT;
         return done;
       }
@@ -226,7 +231,7 @@ class PipeEnd final : public File {
         if (was_empty && copied > 0) wake_all(m_kernel, p.readers_waiting);
         if (fault || done == length) {
           held.unlock();
-          notify(m_kernel);
+          notify(m_kernel, readiness_bit(m_pipe));
           if (fault && done == 0) return Errno::kEFAULT;
           return done;
         }
@@ -235,7 +240,7 @@ class PipeEnd final : public File {
       if (nonblocking()) {
         held.unlock();
         if (done > 0) {
-          notify(m_kernel);
+          notify(m_kernel, readiness_bit(m_pipe));
           return done;
         }
         return Errno::kEAGAIN;
@@ -280,6 +285,8 @@ class PipeEnd final : public File {
   void stat(KernelStat* st) override { anon_stat(st, kIfIfo | 0600, m_pipe->ino); }
   bool seekable() const override { return false; }
   bool pollable() override { return true; }
+  // Both ends follow the pipe: a write readies the read end.
+  const void* readiness_key() const override { return m_pipe; }
 
  protected:
   void on_last_close() override {
@@ -292,7 +299,7 @@ class PipeEnd final : public File {
       wake_all(m_kernel, p->readers_waiting);
       wake_all(m_kernel, p->writers_waiting);
     }
-    notify(m_kernel);
+    notify(m_kernel, readiness_bit(m_pipe));
     if (last) {
       for (u64 page : p->pages) {
         if (page != 0) hal::phys_free_page(page);
@@ -355,7 +362,7 @@ class EventFd final : public File {
         m_count -= value;
         wake_all(m_kernel, m_waiters);
         held.unlock();
-        notify(m_kernel);
+        notify(m_kernel, readiness_bit(this));
         return usize{8};
       }
       if (nonblocking()) {
@@ -382,7 +389,7 @@ class EventFd final : public File {
         m_count += value;
         if (value > 0) wake_all(m_kernel, m_waiters);
         held.unlock();
-        notify(m_kernel);
+        notify(m_kernel, readiness_bit(this));
         return usize{8};
       }
       if (nonblocking()) {
@@ -503,7 +510,7 @@ class TimerFd final : public File {
         m_next = now + initial;
       }
     }
-    notify(m_kernel);
+    notify(m_kernel, readiness_bit(this));
     return {};
   }
 
@@ -622,7 +629,7 @@ class EpollFile final : public File {
     IntrusiveList<EpollItem, &EpollItem::node> reported;
     m_items.for_each([&](EpollItem* item) {
       if (n >= max || item->disabled) return;
-      const u32 ready = item->file->poll_events() & (item->events | pollev::kErr | pollev::kHup);
+      const u32 ready = item->file->poll_for_wait() & (item->events | pollev::kErr | pollev::kHup);
       const u32 previous = item->last_ready;
       item->last_ready = ready;
       if (wake_at != nullptr) {
@@ -650,7 +657,7 @@ class EpollFile final : public File {
     SpinLockGuard guard(m_vfs.epoll_lock());
     bool any = false;
     m_items.for_each([&](EpollItem* item) {
-      if (!any && !item->disabled && (item->file->poll_events() & (item->events | pollev::kErr | pollev::kHup)) != 0)
+      if (!any && !item->disabled && (item->file->poll_for_wait() & (item->events | pollev::kErr | pollev::kHup)) != 0)
         any = true;
     });
     return any ? (pollev::kIn | pollev::kRdNorm) : 0;

@@ -55,7 +55,8 @@ struct ReadinessWaiter {
   Kernel& kernel;
   Vfs& vfs;
   u64 sequence = 0;
-  void begin() { sequence = vfs.readiness_sequence(); }
+  // Starts a look at files (their poll_for_wait()): the sequence, and an empty interest.
+  void begin();
   // Sleeps until the sequence moves past what begin() saw, or `deadline` (monotonic; 0: none).
   // Returns false when the thread must stop waiting (killed).
   bool sleep(u64 deadline);

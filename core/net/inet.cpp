@@ -172,7 +172,7 @@ class InetSocket final : public Socket {
   // Something changed that a sleeper or poller may care about. Under the lock.
   void changed() {
     wake_all(m_waiters);
-    net_note_readiness_changed();
+    net_note_readiness_changed(readiness_key());
   }
 
   // Sleeps until woken. Under the lock (NetLock `lock`); loopback traffic is delivered and

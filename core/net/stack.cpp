@@ -41,7 +41,7 @@ struct Stack {
   // The rest is guarded by lock.
   NetDevice* device = nullptr;
   struct netif eth = {};
-  bool readiness_changed = false;
+  u64 readiness_changed = 0;  // readiness_bit()s of the sockets changed under the lock
   u32 sockets = 0;
   // The last NetLock taker (thread id and the code that constructed the NetLock), for dumps.
   u32 holder_tid = 0;
@@ -304,13 +304,13 @@ bool NetLock::settle() {
   const bool delivered = loopback_pending();
   if (delivered) netif_poll_all();
   publish_deadline();
-  const bool notify = g_stack.readiness_changed;
-  g_stack.readiness_changed = false;
+  const u64 changed = g_stack.readiness_changed;
+  g_stack.readiness_changed = 0;
   // The readiness queue's lock ranks above the stack lock: tell pollers right here.
-  if (notify) {
-    if (Vfs* vfs = m_kernel.vfs.load()) vfs->notify_readiness();
+  if (changed != 0) {
+    if (Vfs* vfs = m_kernel.vfs.load()) vfs->notify_readiness(changed);
   }
-  return delivered || notify;
+  return delivered || changed != 0;
 }
 
 void NetLock::unlock() {
@@ -328,9 +328,9 @@ u32& net_socket_count() {
   return g_stack.sockets;
 }
 
-void net_note_readiness_changed() {
+void net_note_readiness_changed(const void* key) {
   DEBUG_ASSERT(g_stack.lock.held_by_current_cpu());
-  g_stack.readiness_changed = true;
+  g_stack.readiness_changed |= readiness_bit(key);
 }
 
 // ---- Start, shutdown -----------------------------------------------------------------------------
@@ -381,7 +381,7 @@ void net_stack_shutdown(Kernel& kernel, bool machine_stopped) {
   raw_copy(data_begin(), g_stack.data_image, g_stack.image_length);
   raw_zero(bss_begin(), bss_length());
   fill_bytes(&g_stack.eth, 0, sizeof(g_stack.eth));
-  g_stack.readiness_changed = false;
+  g_stack.readiness_changed = 0;
   g_stack.sockets = 0;
   // A run that failed while a CPU held the stack lock (a panic, a broken invariant) left it
   // taken: the next kernel in this process must find it free. (A caller that shuts the stack

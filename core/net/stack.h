@@ -99,9 +99,9 @@ class [[nodiscard]] NetLock {
 // that last took it through NetLock (read without the lock).
 void net_dump_state();
 
-// From lwIP callbacks, under the lock: some socket's readiness changed; NetLock tells pollers
-// once the lock is dropped.
-void net_note_readiness_changed();
+// From lwIP callbacks, under the lock: the readiness of the socket whose readiness_key() is `key`
+// changed; NetLock tells its pollers (Vfs::notify_readiness) once the lock is dropped.
+void net_note_readiness_changed(const void* key);
 
 // Sockets of the stack's families that exist (core/net/inet.cpp counts them against its limit).
 // Under the lock. Part of the stack's state, so a kernel instance thrown away with sockets still

@@ -61,6 +61,9 @@ struct Thread {
 
   // Waiting: one thing at a time, a futex bucket or a wait queue.
   ListNode wait_node;
+  // The readiness bits (readiness_bit()) of the files this thread polled since its last
+  // ReadinessWaiter::begin(): a readiness change elsewhere does not wake it (Vfs::notify_readiness).
+  u64 readiness_interest = 0;
   FutexKey futex_key;
   u32 futex_bitset = 0;
   FutexBucket* futex_bucket = nullptr;  // guarded by that bucket's lock

@@ -111,7 +111,7 @@ Result<i64> do_poll(u64 fds, u64 count, u64 deadline) {
           p.revents = static_cast<i16>(pollev::kNval);
         } else {
           const u32 mask = static_cast<u16>(p.events) | pollev::kErr | pollev::kHup;
-          p.revents = static_cast<i16>(file.value()->poll_events() & mask);
+          p.revents = static_cast<i16>(file.value()->poll_for_wait() & mask);
           note_wake(file.value().get(), wake_at);
         }
       }
@@ -146,7 +146,7 @@ Result<i64> do_select(i64 nfds, u64 read_set, u64 write_set, u64 except_set, u64
       const u32 word = static_cast<u32>(fd / 64);
       if (((in[0][word] | in[1][word] | in[2][word]) & bit) == 0) continue;
       FileRef file = TRY(get_file(static_cast<i32>(fd)));
-      const u32 events = file->poll_events();
+      const u32 events = file->poll_for_wait();
       note_wake(file.get(), wake_at);
       if ((in[0][word] & bit) && (events & (pollev::kIn | pollev::kHup | pollev::kErr))) {
         out[0][word] |= bit;
