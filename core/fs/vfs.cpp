@@ -89,8 +89,12 @@ Result<usize> File::write(const IoBuffer& in, usize length, u64* offset) {
   return done;
 }
 
-u32 File::poll_for_wait() {
+void File::note_interest() {
   if (Thread* self = Kernel::current_thread()) self->readiness_interest |= readiness_bit(readiness_key());
+}
+
+u32 File::poll_for_wait() {
+  note_interest();
   return poll_events();
 }
 

@@ -249,8 +249,9 @@ class File {
   // Current readiness (pollev bits).
   virtual u32 poll_events();
   // poll_events() for a thread that will sleep until readiness changes (poll, select, epoll):
-  // adds this file's readiness bit to the thread's interest first.
+  // adds this file's readiness bit to the thread's interest first (note_interest()).
   u32 poll_for_wait();
+  void note_interest();
   // The object whose changes this file's readiness follows, whose readiness_bit() its notifier
   // passes to Vfs::notify_readiness (a pipe's two ends share their pipe's).
   virtual const void* readiness_key() const { return this; }

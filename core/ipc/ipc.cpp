@@ -616,7 +616,8 @@ class EpollFile final : public File {
       if (op != kAdd && item == nullptr) return Errno::kENOENT;
     }
     m_kernel.heap().destroy(dropped);
-    notify(m_kernel);
+    // Only this set's waiters (epoll_wait on it, and whoever polls it) can see the change.
+    notify(m_kernel, readiness_bit(this));
     return {};
   }
 
@@ -780,6 +781,8 @@ Result<i64> epoll_wait_events(File& epoll, u64 out, u32 max, u64 deadline_ns) {
   if (events == nullptr) return Errno::kENOMEM;
   const u32 want = min(max, kBatch);
   auto got = wait_readiness(epoll.kernel(), deadline_ns, [&](u64* wake_at) -> Result<i64> {
+    // epoll_ctl on this set wakes us too (its notify is keyed by the set).
+    ep.note_interest();
     return static_cast<i64>(ep.scan(events, want, wake_at));
   });
   const bool fault = got.ok() && got.value() > 0 &&

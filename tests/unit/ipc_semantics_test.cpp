@@ -262,6 +262,51 @@ void blocking_table(User& u) {
   exit_group(u, 0);
 }
 
+// EPOLLONESHOT re-armed from another thread, as beam.smp's schedulers do while its poll thread
+// sleeps: the data is already there, so only epoll_ctl(MOD) can end the wait, in epoll_wait on
+// the set and in poll on the set's descriptor.
+void rearm_waiter(User& u) {
+  const uint32_t ep = u.load32(kShared + 8);
+  u.store32(kShared, 1);
+  const int64_t e = u.syscall(sys::kEpollWait, ep, kEvents + 512, 4, static_cast<uint64_t>(-1));
+  u.store64(kShared + 16, static_cast<uint64_t>(e));
+  u.store32(kShared, 2);
+  u.store32(kEvents + 1024, ep);  // struct pollfd {fd, events = POLLIN, revents}
+  u.store32(kEvents + 1028, 1);
+  const int64_t p = u.syscall(sys::kPoll, kEvents + 1024, 1, static_cast<uint64_t>(-1));
+  u.store64(kShared + 24, static_cast<uint64_t>(p));
+  u.store32(kShared, 3);
+}
+const uint64_t kRearmWaiter = register_entry("test.ipc.rearm-waiter", rearm_waiter);
+
+void rearm_table(User& u) {
+  check(u, "pipe2", u.syscall(sys::kPipe2, kFds, 0), 0);
+  const uint32_t r = u.load32(kFds), w = u.load32(kFds + 4);
+  const int64_t ep = u.syscall(sys::kEpollCreate1, 0);
+  u.store32(kShared + 8, static_cast<uint32_t>(ep));
+  epoll_event_at(u, kBuf, kEpollIn | kEpollOneshot, 7);
+  check(u, "epoll add one-shot", u.syscall(sys::kEpollCtl, static_cast<uint64_t>(ep), kAdd, r, kBuf), 0);
+  u.store64(kBuf + 64, 0x6f6c6c6568ull);
+  check(u, "write 5", u.syscall(sys::kWrite, w, kBuf + 64, 5), 5);
+  check(u, "the first report", u.syscall(sys::kEpollWait, static_cast<uint64_t>(ep), kEvents, 4, 0), 1);
+  check(u, "disabled after it", u.syscall(sys::kEpollWait, static_cast<uint64_t>(ep), kEvents, 4, 0), 0);
+  u.store32(kShared, 0);
+  spawn(u, kRearmWaiter, 0, slot_at(kSlots, 0));
+  while (u.load32(kShared) != 1) yield(u);
+  sleep_ms(u, 3);
+  check(u, "epoll_wait sleeps on a disabled item", u.load32(kShared), 1);
+  check(u, "re-arm", u.syscall(sys::kEpollCtl, static_cast<uint64_t>(ep), kMod, r, kBuf), 0);
+  while (u.load32(kShared) != 2) yield(u);
+  check(u, "epoll_wait woke with the re-armed item", static_cast<int64_t>(u.load64(kShared + 16)), 1);
+  sleep_ms(u, 3);
+  check(u, "poll on the set sleeps while its item is disabled", u.load32(kShared), 2);
+  check(u, "re-arm again", u.syscall(sys::kEpollCtl, static_cast<uint64_t>(ep), kMod, r, kBuf), 0);
+  while (u.load32(kShared) != 3) yield(u);
+  check(u, "poll on the set woke", static_cast<int64_t>(u.load64(kShared + 24)), 1);
+  join(u, slot_at(kSlots, 0));
+  exit_group(u, 0);
+}
+
 // Signals interrupt blocked pipe reads and polls (signal(7)): a read without SA_RESTART
 // returns EINTR, with SA_RESTART it is restarted and returns the data written later; poll
 // returns EINTR after a handler whatever SA_RESTART says.
@@ -392,6 +437,8 @@ struct Registrar {
                        register_entry("test.ipc.fork", fork_table), any});
     register_scenario({"test-ipc-blocking", "blocking pipe reads and epoll_wait woken across CPUs",
                        register_entry("test.ipc.blocking", blocking_table), any});
+    register_scenario({"test-ipc-rearm", "EPOLLONESHOT re-armed by another thread wakes epoll_wait and poll on the set",
+                       register_entry("test.ipc.rearm", rearm_table), any});
   }
 } const kRegistrar;
 
@@ -416,6 +463,15 @@ TEST(IpcSemantics, BlockedReadersWakeAcrossCpus) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
       const RunResult r = run("test-ipc-blocking", 1 + static_cast<uint32_t>(seed % 4), seed, k);
+      EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
+    }
+  }
+}
+
+TEST(IpcSemantics, OneshotRearmWakesWaitersOfTheSet) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    for (StrategyKind k : {StrategyKind::Random, StrategyKind::Pct}) {
+      const RunResult r = run("test-ipc-rearm", 1 + static_cast<uint32_t>(seed % 4), seed, k);
       EXPECT_EQ(r.outcome, Outcome::Finished) << "seed " << seed << ": " << r.message;
     }
   }
