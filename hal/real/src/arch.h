@@ -178,6 +178,11 @@ struct PerCpu {
   u64 gdt[9];
   Tss tss;
   u64 timer_deadline;  // monotonic ns, 0 = disarmed
+  // What the LAPIC timer is counting down to (monotonic ns, 0: stopped or fired), and whether
+  // its LVT entry is already one-shot and unmasked: arm() skips the register writes that would
+  // change nothing (each is an exit to the emulator, which takes QEMU's global lock).
+  u64 timer_programmed;
+  u32 timer_lvt_armed;
   u64 boot_stack_top;
   u64 fault_address;  // the last user-copy fault, for the retry logic
   u32 fault_access;

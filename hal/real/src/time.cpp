@@ -73,21 +73,33 @@ u64 read_rtc_seconds() {
   return u64(days * 86400 + hour * 3600 + min * 60 + sec);
 }
 
-void arm(u64 deadline) {
+void arm(u64 wanted) {
+  PerCpu* cpu = this_cpu();
   // The watchdog needs every CPU's timer to fire now and then, even when core disarms it.
-  deadline = watchdog_clamp_deadline(deadline);
+  const u64 deadline = watchdog_clamp_deadline(wanted);
   if (!deadline) {
-    lapic_timer_write(kTimerInitial, 0);  // stops the count
+    if (cpu->timer_programmed != 0) lapic_timer_write(kTimerInitial, 0);  // stops the count
+    cpu->timer_programmed = 0;
     return;
   }
   u64 now = monotonic_ns();
+  // Already counting down to this very time (a switch that keeps the CPU's next tick), or, when
+  // only the watchdog's heartbeat is wanted, to a heartbeat at least half a period away.
+  const u64 programmed = cpu->timer_programmed;
+  if (programmed == deadline) return;
+  if (deadline != wanted && programmed > now && programmed <= deadline && programmed - now >= kWatchdogTickNs / 2)
+    return;
   u64 delta = deadline > now ? deadline - now : 0;
   u64 ticks = mul_shift32(delta, g_lapic_mult);
   if (ticks == 0) ticks = 1;
   // Beyond the 32-bit counter the timer fires early and the interrupt handler re-arms it.
   if (ticks > 0xffffffffu) ticks = 0xffffffffu;
-  lapic_timer_write(kLvtTimer, kVecTimer);  // one-shot, unmasked
+  if (!cpu->timer_lvt_armed) {
+    lapic_timer_write(kLvtTimer, kVecTimer);  // one-shot, unmasked
+    cpu->timer_lvt_armed = 1;
+  }
   lapic_timer_write(kTimerInitial, u32(ticks));
+  cpu->timer_programmed = deadline;
 }
 
 }  // namespace
@@ -160,6 +172,8 @@ void time_init() {
     klog("time: calibration window disturbed (%s), measuring again", wrapped ? "PIT wrapped" : "slow read");
   }
   lapic_timer_write(kTimerInitial, 0);
+  this_cpu()->timer_programmed = 0;
+  this_cpu()->timer_lvt_armed = 0;  // masked for the calibration
   outb(0x61, port61);
 
   g_tsc_hz = (tsc1 - tsc0) * kPitHz / ticks;

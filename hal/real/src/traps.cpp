@@ -204,6 +204,7 @@ void device_or_ipi(TrapFrame& f, bool from_user) {
     watchdog_check();
     watchdog_soft_check(from_user, f.rip, f.rbp);
     PerCpu* cpu = this_cpu();
+    cpu->timer_programmed = 0;  // a one-shot count that fired has stopped
     if (!cpu->timer_deadline || monotonic_ns() < cpu->timer_deadline) {
       timer_interrupt();
       return;
