@@ -149,7 +149,12 @@ void publish_deadline() {
   }
   const u64 old = load_deadline();
   store_deadline(next);
-  if (next != 0 && (old == 0 || next < old) && hal::cpu_id() != 0) hal::send_ipi(0, hal::Ipi::Reschedule);
+  // lwIP counts in milliseconds, so the same timeout computed again lands anywhere in a 1 ms
+  // window: only a timeout earlier by more than that is worth interrupting CPU 0 for (its timer
+  // then fires at most kTimerSlackNs late, far inside TCP's tolerances). Otherwise nearly every
+  // socket call on another CPU sent CPU 0 an IPI.
+  constexpr u64 kTimerSlackNs = 2'000'000;
+  if (next != 0 && (old == 0 || next + kTimerSlackNs < old) && hal::cpu_id() != 0) hal::send_ipi(0, hal::Ipi::Reschedule);
 }
 
 // ---- The Ethernet netif ------------------------------------------------------------------------
