@@ -408,6 +408,7 @@ bool page_fault(hal::u64 address, hal::u32 access) {
   tandem::Thread* thread = Kernel::current_thread();
   if (thread == nullptr || thread->process == nullptr || thread->process->address_space == nullptr)
     return false;
+  ++Kernel::this_cpu().stats.page_faults;
   return thread->process->address_space->handle_fault(address, access);
 }
 

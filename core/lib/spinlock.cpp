@@ -8,10 +8,41 @@ void SpinLock::wait_for_turn() {
   // shared in its cache) and tries again only once it sees the lock free.
   if (m_locked.exchange(1, MemoryOrder::Acquire) == 0) return;
   m_contended.poke(m_contended.peek() + 1);
+  CpuLockState* state = cpu_lock_state();
+  const u32 slot = static_cast<u32>(m_rank);
+  u64 spins = 0;
   for (;;) {
-    while (m_locked.load(MemoryOrder::Relaxed) != 0) hal::cpu_relax();
-    if (m_locked.exchange(1, MemoryOrder::Acquire) == 0) return;
+    while (m_locked.load(MemoryOrder::Relaxed) != 0) {
+      hal::cpu_relax();
+      ++spins;
+    }
+    if (m_locked.exchange(1, MemoryOrder::Acquire) == 0) break;
   }
+  if (state != nullptr && slot < CpuLockState::kRankSlots) {
+    ++state->contended[slot];
+    state->spins[slot] += spins;
+  }
+}
+
+const char* lock_rank_name(LockRank rank) {
+  switch (rank) {
+    case LockRank::None: return "unranked";
+    case LockRank::FilePosition: return "file-position";
+    case LockRank::ProcessTree: return "process-tree";
+    case LockRank::Process: return "process";
+    case LockRank::NetStack: return "net-stack";
+    case LockRank::Wait: return "wait";
+    case LockRank::AddressSpace: return "address-space";
+    case LockRank::VmObject: return "vm-object";
+    case LockRank::Timer: return "timer";
+    case LockRank::Thread: return "thread";
+    case LockRank::RunQueue: return "run-queue";
+    case LockRank::NetDevice: return "net-device";
+    case LockRank::Heap: return "heap";
+    case LockRank::PhysicalMemory: return "physical-memory";
+    case LockRank::Console: return "console";
+  }
+  return "?";
 }
 
 void SpinLock::acquire() {

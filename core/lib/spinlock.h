@@ -40,11 +40,20 @@ enum class LockRank : u8 {
   Console = 70,
 };
 
-// What one CPU holds. core/ keeps one per CPU; see cpu_lock_state().
+// A lock rank's name, for reports ("?" for an unnamed value).
+const char* lock_rank_name(LockRank rank);
+
+// What one CPU holds, and how long it waited for locks of each rank. core/ keeps one per CPU;
+// see cpu_lock_state().
 struct CpuLockState {
   static constexpr u32 kMaxDepth = 16;
+  static constexpr u32 kRankSlots = static_cast<u32>(LockRank::Console) + 1;
   u32 depth = 0;
   LockRank ranks[kMaxDepth] = {};
+  // Statistics (`stats` on the boot command line prints them): acquisitions that found the lock
+  // taken, and the spin iterations they waited, by rank.
+  u64 contended[kRankSlots] = {};
+  u64 spins[kRankSlots] = {};
 };
 // The running CPU's lock state, or null before the CPU is set up.
 CpuLockState* cpu_lock_state();

@@ -16,6 +16,7 @@ struct CpuStats {
   u64 ipis_received = 0;
   u64 timer_interrupts = 0;
   u64 syscalls = 0;
+  u64 page_faults = 0;  // resolved or not, from user mode and from copies to and from it
 };
 
 struct Cpu {

@@ -94,7 +94,7 @@ void Kernel::report_cpu_stats() {
   const u64 now = hal::monotonic_ns();
   u64 busy = 0, idle = 0, switches = 0, ipis = 0;
   const bool table = m_config.cpu_report == KernelConfig::CpuReport::Table;
-  if (table) klog("stats: cpu   busy ms   idle ms  switches  ipis sent  ipis recv  timer irqs  syscalls");
+  if (table) klog("stats: cpu   busy ms   idle ms  switches  ipis sent  ipis recv  timer irqs  syscalls  faults");
   for (u32 i = 0; i < m_config.cpu_count; ++i) {
     Cpu& c = cpu(i);
     if (!c.online) continue;
@@ -108,15 +108,29 @@ void Kernel::report_cpu_stats() {
     switches += c.stats.context_switches;
     ipis += c.stats.ipis_sent;
     if (table) {
-      klog("stats: %3u %9lu %9lu %9lu %10lu %10lu %11lu %9lu", i, static_cast<unsigned long>(cpu_busy / 1'000'000),
+      klog("stats: %3u %9lu %9lu %9lu %10lu %10lu %11lu %9lu %7lu", i, static_cast<unsigned long>(cpu_busy / 1'000'000),
            static_cast<unsigned long>(cpu_idle / 1'000'000), static_cast<unsigned long>(c.stats.context_switches),
            static_cast<unsigned long>(c.stats.ipis_sent), static_cast<unsigned long>(c.stats.ipis_received),
-           static_cast<unsigned long>(c.stats.timer_interrupts), static_cast<unsigned long>(c.stats.syscalls));
+           static_cast<unsigned long>(c.stats.timer_interrupts), static_cast<unsigned long>(c.stats.syscalls),
+           static_cast<unsigned long>(c.stats.page_faults));
     }
   }
   klog("stats: %u CPUs busy %lu ms, idle %lu ms, %lu context switches, %lu IPIs", m_config.cpu_count,
        static_cast<unsigned long>(busy / 1'000'000), static_cast<unsigned long>(idle / 1'000'000),
        static_cast<unsigned long>(switches), static_cast<unsigned long>(ipis));
+  if (!table) return;
+  // Lock contention by rank, over all CPUs: which locks made CPUs spin, and how much.
+  for (u32 slot = 0; slot < CpuLockState::kRankSlots; ++slot) {
+    u64 waits = 0, spins = 0;
+    for (u32 i = 0; i < m_config.cpu_count; ++i) {
+      if (!cpu(i).online) continue;
+      waits += cpu(i).locks.contended[slot];
+      spins += cpu(i).locks.spins[slot];
+    }
+    if (waits == 0) continue;
+    klog("stats: lock %s: %lu contended acquisitions, %lu spins", lock_rank_name(static_cast<LockRank>(slot)),
+         static_cast<unsigned long>(waits), static_cast<unsigned long>(spins));
+  }
 }
 
 void Kernel::prepare_to_sleep() {
