@@ -31,9 +31,14 @@ void AddressSpace::destroy() {
 }
 
 Vma* AddressSpace::find_vma(u64 address) {
+  // Mappings never overlap: one that contains the address is the answer, wherever it came from.
+  if (m_vma_hint != nullptr && address >= m_vma_hint->start && address < m_vma_hint->end) return m_vma_hint;
   for (Vma* vma = m_vmas.front(); vma != nullptr; vma = m_vmas.next(vma)) {
     if (address < vma->start) return nullptr;
-    if (address < vma->end) return vma;
+    if (address < vma->end) {
+      m_vma_hint = vma;
+      return vma;
+    }
   }
   return nullptr;
 }
@@ -143,6 +148,7 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
       unmap_pages_locked(vma, cut_start, cut_end, false);
       if (cut_start == vma->start && cut_end == vma->end) {
         m_vmas.remove(vma);
+        if (m_vma_hint == vma) m_vma_hint = nullptr;
         if (writable_shared(*vma)) vma->object->note_writable_map(false);
         vma->object->release();
         heap.destroy(vma);
@@ -176,12 +182,31 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
 
 bool AddressSpace::handle_fault(u64 address, u32 access) {
   if (address >= hal::kUserTop) return false;
+  // A fault that needs a fresh page gets one zeroed before the locks are taken, and tries
+  // again: zeroing 4 KiB under the address-space lock kept every other faulting thread of the
+  // process (and, under emulation, their CPUs) waiting.
+  u64 zeroed = 0;
+  FaultStep step = fault_locked(address, access, &zeroed);
+  if (step == FaultStep::NeedPage) {
+    zeroed = hal::phys_alloc_page();
+    if (zeroed == 0) return false;
+    fill_bytes(hal::phys_to_virt(zeroed), 0, hal::kPageSize);
+    // The mapping may have changed meanwhile: this looks again from the start.
+    step = fault_locked(address, access, &zeroed);
+  }
+  if (zeroed != 0) hal::phys_free_page(zeroed);
+  return step == FaultStep::Resolved;
+}
+
+AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64* zeroed) {
+  constexpr FaultStep kFailed = FaultStep::Failed;
+  auto mapped = [](bool ok) { return ok ? FaultStep::Resolved : FaultStep::Failed; };
   SpinLockGuard guard(m_lock);
   Vma* vma = find_vma(address);
-  if (vma == nullptr) return false;
-  if (access == kentry::kFaultWrite && (vma->prot & hal::kPageWrite) == 0) return false;
-  if (access == kentry::kFaultExec && (vma->prot & hal::kPageExec) == 0) return false;
-  if (access == kentry::kFaultRead && (vma->prot & (hal::kPageRead | hal::kPageWrite)) == 0) return false;
+  if (vma == nullptr) return kFailed;
+  if (access == kentry::kFaultWrite && (vma->prot & hal::kPageWrite) == 0) return kFailed;
+  if (access == kentry::kFaultExec && (vma->prot & hal::kPageExec) == 0) return kFailed;
+  if (access == kentry::kFaultRead && (vma->prot & (hal::kPageRead | hal::kPageWrite)) == 0) return kFailed;
   const u64 page_address = align_down(address, hal::kPageSize);
   u64 mapped_phys = 0;
   u32 mapped_flags = 0;
@@ -193,35 +218,38 @@ bool AddressSpace::handle_fault(u64 address, u32 access) {
   if (object->kind() == VmObject::Kind::File && index >= align_up(object->size_locked(), hal::kPageSize) / hal::kPageSize) {
     // Past the end of the file: Linux raises SIGBUS (classify_fault tells user_fault so).
     // Nothing is allocated.
-    return false;
+    return kFailed;
   }
   if (hal::pt_query(m_page_table, page_address, &mapped_phys, &mapped_flags)) {
     if (access == kentry::kFaultWrite && (mapped_flags & hal::kPageWrite) == 0) {
       // A write to a copy-on-write page: give this space its own copy, mapped writable.
       VmObject::Page* page = object->find_locked(index);
-      if (page == nullptr || page->shared == nullptr || !object->break_cow_locked(page)) return false;
+      if (page == nullptr || page->shared == nullptr || !object->break_cow_locked(page)) return kFailed;
       hal::pt_unmap(m_page_table, page_address);
       // Every CPU running this space drops the read-only translation to the shared frame: the
       // other sharer may free it, and a stale entry would read it after that.
       hal::tlb_shootdown(m_page_table, page_address, hal::kPageSize);
-      return hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
+      return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
     }
     // Another CPU filled it in meanwhile, or a stale TLB entry: flush and retry.
     hal::tlb_flush_local(page_address, hal::kPageSize);
-    return (mapped_flags & vma->prot) == vma->prot || access == kentry::kFaultRead;
+    return mapped((mapped_flags & vma->prot) == vma->prot || access == kentry::kFaultRead);
   }
   VmObject::Page* page = object->find_locked(index);
   if (page != nullptr && page->shared != nullptr) {
     // Shared with another space since fork: a read maps it read-only, a write copies first.
     if (access == kentry::kFaultWrite) {
-      if (!object->break_cow_locked(page)) return false;
-      return hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
+      if (!object->break_cow_locked(page)) return kFailed;
+      return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
     }
-    return hal::pt_map(m_page_table, page_address, page->phys, vma->prot & ~static_cast<u32>(hal::kPageWrite));
+    return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot & ~static_cast<u32>(hal::kPageWrite)));
   }
-  if (page == nullptr) page = object->get_or_make_locked(index);
-  if (page == nullptr) return false;
-  return hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
+  if (page == nullptr) {
+    if (zeroed != nullptr && *zeroed == 0) return FaultStep::NeedPage;
+    page = object->get_or_make_locked(index, zeroed);
+  }
+  if (page == nullptr) return kFailed;
+  return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
 }
 
 FaultKind AddressSpace::classify_fault(u64 address) {

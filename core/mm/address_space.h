@@ -122,6 +122,10 @@ class AddressSpace {
   AddressSpace(Kernel& kernel, hal::PageTable* table) : m_kernel(kernel), m_page_table(table) {}
 
  private:
+  // handle_fault's work under the locks. NeedPage: a fresh page is needed and `zeroed` points
+  // at 0; the caller zeroes a frame outside the locks and calls again with it.
+  enum class FaultStep : u8 { Resolved, Failed, NeedPage };
+  FaultStep fault_locked(u64 address, u32 access, u64* zeroed);
   Vma* find_vma(u64 address);
   // Unmaps [start, end). A cut strictly inside one mapping splits it in two: *spare (allocated
   // by the caller before anything changed, so running out of memory fails cleanly) becomes the
@@ -139,6 +143,10 @@ class AddressSpace {
   hal::PageTable* m_page_table;
   SpinLock m_lock{LockRank::AddressSpace};
   IntrusiveList<Vma, &Vma::node> m_vmas;  // sorted by start, guarded by m_lock
+  // The mapping find_vma() found last (guarded by m_lock; cleared when a mapping is removed):
+  // faults come in runs on the same mapping, and beam.smp has a few hundred of them, so the
+  // walk along the list cost more than the rest of a fault.
+  Vma* m_vma_hint = nullptr;
 };
 
 }  // namespace tandem

@@ -110,9 +110,19 @@ Result<void> AddressSpace::protect(u64 address, u64 length, u32 prot) {
     }
     if (v->end > end) TRY(split_locked(v, end));
     v->prot = prot;
+    // Only pages that were faulted in can be mapped, and each is in the object: visit those,
+    // not every page of a large, mostly empty reservation (beam.smp changes the protection of
+    // such ranges hundreds of times while it starts, and each walk held the lock).
     bool changed = false;
-    for (u64 page = v->start; page < v->end; page += hal::kPageSize) {
-      if (hal::pt_protect(m_page_table, page, prot)) changed = true;
+    {
+      VmObject* object = v->object;
+      const u64 first = v->object_offset / hal::kPageSize;
+      const u64 last = first + (v->end - v->start) / hal::kPageSize;
+      SpinLockGuard object_guard(object->lock());
+      object->for_each_in_range_locked(first, last, [&](VmObject::Page* page) {
+        const u64 at = v->start + page->index * hal::kPageSize - v->object_offset;
+        if (hal::pt_protect(m_page_table, at, prot)) changed = true;
+      });
     }
     // Other CPUs running this address space may hold the old permissions in their TLBs.
     if (changed) hal::tlb_shootdown(m_page_table, v->start, v->end - v->start);

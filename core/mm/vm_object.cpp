@@ -52,17 +52,22 @@ VmObject::Page* VmObject::find_locked(u64 index) const {
   return index_lookup(index);
 }
 
-VmObject::Page* VmObject::get_or_make_locked(u64 index) {
+VmObject::Page* VmObject::get_or_make_locked(u64 index, u64* zeroed) {
   if (Page* page = find_locked(index)) return page;
-  const u64 phys = hal::phys_alloc_page();
+  const bool have_frame = zeroed != nullptr && *zeroed != 0;
+  const u64 phys = have_frame ? *zeroed : hal::phys_alloc_page();
   if (phys == 0) return nullptr;
   Page* record = m_heap.make<Page>();
   if (record == nullptr || !index_insert(index, record)) {
     m_heap.destroy(record);
-    hal::phys_free_page(phys);
+    if (!have_frame) hal::phys_free_page(phys);
     return nullptr;
   }
-  fill_bytes(hal::phys_to_virt(phys), 0, hal::kPageSize);
+  if (have_frame) {
+    *zeroed = 0;
+  } else {
+    fill_bytes(hal::phys_to_virt(phys), 0, hal::kPageSize);
+  }
   record->index = index;
   record->phys = phys;
   m_pages.push_back(record);

@@ -89,8 +89,10 @@ class VmObject {
   u64 size_locked() const { return m_size; }
   void set_size_locked(u64 size) { m_size = size; }
   Page* find_locked(u64 index) const;
-  // The page at `index`, made (zero-filled) when missing; null when out of memory.
-  Page* get_or_make_locked(u64 index);
+  // The page at `index`, made (zero-filled) when missing; null when out of memory. A caller
+  // may pass in `*zeroed` a frame it already filled with zeros: a new page takes it (and
+  // clears *zeroed) instead of allocating and filling one under the lock.
+  Page* get_or_make_locked(u64 index, u64* zeroed = nullptr);
   // Unlinks and frees one page record and its frame (or its hold on a copy-on-write frame).
   void free_page_locked(Page* page);
   // Frees every page at or past `first`.
