@@ -247,9 +247,30 @@ AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64*
   if (page == nullptr) {
     if (zeroed != nullptr && *zeroed == 0) return FaultStep::NeedPage;
     page = object->get_or_make_locked(index, zeroed);
+    if (page == nullptr) return kFailed;
+    return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
   }
-  if (page == nullptr) return kFailed;
-  return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
+  if (!hal::pt_map(m_page_table, page_address, page->phys, vma->prot)) return kFailed;
+  map_around_locked(*vma, page_address);
+  return FaultStep::Resolved;
+}
+
+void AddressSpace::map_around_locked(const Vma& vma, u64 page_address) {
+  // Fault-around (Linux does it for file pages): the neighbours of a page the object already
+  // held (a loaded ELF segment, a file's data) are mapped now, exactly as their own faults
+  // would map them, so a program walking through them takes one fault per 64 KiB, not one per
+  // page. Nothing is allocated; pages shared copy-on-write are left to their faults.
+  constexpr u64 kWindow = 16 * hal::kPageSize;
+  if ((vma.prot & (hal::kPageRead | hal::kPageWrite | hal::kPageExec)) == 0) return;
+  const u64 from = max(vma.start, align_down(page_address, kWindow));
+  const u64 to = min(vma.end, align_down(page_address, kWindow) + kWindow);
+  VmObject* object = vma.object;
+  for (u64 at = from; at < to; at += hal::kPageSize) {
+    if (at == page_address) continue;
+    VmObject::Page* page = object->find_locked((vma.object_offset + (at - vma.start)) / hal::kPageSize);
+    if (page == nullptr || page->shared != nullptr || hal::pt_query(m_page_table, at, nullptr, nullptr)) continue;
+    if (!hal::pt_map(m_page_table, at, page->phys, vma.prot)) return;
+  }
 }
 
 FaultKind AddressSpace::classify_fault(u64 address) {

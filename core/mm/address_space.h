@@ -126,6 +126,7 @@ class AddressSpace {
   // at 0; the caller zeroes a frame outside the locks and calls again with it.
   enum class FaultStep : u8 { Resolved, Failed, NeedPage };
   FaultStep fault_locked(u64 address, u32 access, u64* zeroed);
+  void map_around_locked(const Vma& vma, u64 page_address);
   Vma* find_vma(u64 address);
   // Unmaps [start, end). A cut strictly inside one mapping splits it in two: *spare (allocated
   // by the caller before anything changed, so running out of memory fails cleanly) becomes the
