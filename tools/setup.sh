@@ -35,8 +35,9 @@ group_packages() {
     # payload, cpio to pack the initramfs.
     qemu) echo qemu-system-x86 musl-tools gcc busybox-static cpio ;;
     # The Erlang runtime as Debian ships it (beam.smp, erl_child_setup, inet_gethost, the OTP
-    # boot files) is the headline payload; /etc/protocols comes from netbase.
-    erlang) echo erlang-base netbase ;;
+    # boot files) is the headline payload; /etc/protocols comes from netbase. Debian's Elixir
+    # (1.14 on OTP 25, its scripts run by busybox's sh) is the elixir payload.
+    erlang) echo erlang-base netbase elixir ;;
     # What the scripts themselves use: python3 for helper tools, git, and CA certificates so
     # apt and git can reach HTTPS mirrors.
     base) echo python3 git ca-certificates ;;
