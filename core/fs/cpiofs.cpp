@@ -9,10 +9,6 @@ namespace tandem {
 
 namespace {
 
-struct CpioVfs : FileSystem {
-  const CpioFs* archive;
-};
-
 void strip(const char*& name, usize& length) {
   for (;;) {
     if (length >= 2 && name[0] == '.' && name[1] == '/') { name += 2; length -= 2; continue; }
@@ -21,6 +17,92 @@ void strip(const char*& name, usize& length) {
     break;
   }
 }
+
+// Byte order of names, a shorter name before every longer one it begins.
+int compare_names(const char* a, usize a_length, const char* b, usize b_length) {
+  const int c = compare_bytes(a, b, min(a_length, b_length));
+  if (c != 0) return c;
+  return a_length < b_length ? -1 : (a_length > b_length ? 1 : 0);
+}
+
+// The archive's entries by name (leading "./" and "/" stripped), only the last of equal names
+// (the one the kernel's unpacker would leave): lookups search it instead of walking every
+// header of the archive (beam.smp's start looks up about a thousand paths).
+struct CpioIndex {
+  CpioFile* entries = nullptr;  // name and name_length are the stripped name
+  usize count = 0;
+  usize capacity = 0;
+
+  // The first entry whose name is not below `key`.
+  usize lower_bound(const char* key, usize length) const {
+    usize lo = 0, hi = count;
+    while (lo < hi) {
+      const usize mid = lo + (hi - lo) / 2;
+      if (compare_names(entries[mid].name, entries[mid].name_length, key, length) < 0) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  // Builds it from `archive` with `heap`; false (and nothing kept) without the memory for it.
+  bool build(Heap& heap, const CpioFs& archive) {
+    capacity = archive.entry_count();
+    if (capacity == 0) return true;
+    entries = static_cast<CpioFile*>(heap.allocate(capacity * sizeof(CpioFile)));
+    auto* scratch = static_cast<CpioFile*>(heap.allocate(capacity * sizeof(CpioFile)));
+    if (entries == nullptr || scratch == nullptr) {
+      if (entries != nullptr) heap.free(entries, capacity * sizeof(CpioFile));
+      if (scratch != nullptr) heap.free(scratch, capacity * sizeof(CpioFile));
+      entries = nullptr;
+      count = capacity = 0;
+      return false;
+    }
+    auto collect = [](const CpioFile& file, void* context) {
+      auto* index = static_cast<CpioIndex*>(context);
+      if (index->count == index->capacity) return false;
+      CpioFile entry = file;
+      strip(entry.name, entry.name_length);
+      if (entry.name_length > 0) index->entries[index->count++] = entry;
+      return true;
+    };
+    (void)cpio_walk(archive.data(), archive.size(), collect, this, nullptr);
+    // A stable merge sort (archive order within equal names), bottom up.
+    for (usize width = 1; width < count; width *= 2) {
+      for (usize left = 0; left < count; left += 2 * width) {
+        const usize mid = min(left + width, count), right = min(left + 2 * width, count);
+        usize i = left, j = mid, out = left;
+        while (i < mid && j < right) {
+          const bool take_right = compare_names(entries[j].name, entries[j].name_length, entries[i].name,
+                                                entries[i].name_length) < 0;
+          scratch[out++] = take_right ? entries[j++] : entries[i++];
+        }
+        while (i < mid) scratch[out++] = entries[i++];
+        while (j < right) scratch[out++] = entries[j++];
+      }
+      for (usize k = 0; k < count; ++k) entries[k] = scratch[k];
+    }
+    heap.free(scratch, capacity * sizeof(CpioFile));
+    // Equal names: the last in archive order stays.
+    usize kept = 0;
+    for (usize k = 0; k < count; ++k) {
+      const bool last_of_name = k + 1 == count || compare_names(entries[k].name, entries[k].name_length,
+                                                                entries[k + 1].name, entries[k + 1].name_length) != 0;
+      if (last_of_name) entries[kept++] = entries[k];
+    }
+    count = kept;
+    return true;
+  }
+
+  void release(Heap& heap) {
+    if (entries != nullptr) heap.free(entries, capacity * sizeof(CpioFile));
+    entries = nullptr;
+    count = capacity = 0;
+  }
+};
+
+struct CpioVfs : FileSystem {
+  const CpioFs* archive;
+  CpioIndex index;  // empty when there was no memory for it: lookups then walk the archive
+};
 
 u64 path_ino(const char* path, usize length) {
   if (length == 0) return 1;
@@ -172,7 +254,36 @@ class CpioNode final : public Vnode {
       }
       return true;
     };
-    if (length > 0) (void)cpio_walk(archive().data(), archive().size(), visit, &s, nullptr);
+    const CpioIndex& index = static_cast<CpioVfs*>(m_fs)->index;
+    if (length > 0 && index.entries != nullptr) {
+      // The entry itself, then whether any name begins with "path/" (the first such sorts first
+      // among the names not below "path/").
+      const usize at = index.lower_bound(path, length);
+      if (at < index.count && compare_names(index.entries[at].name, index.entries[at].name_length, path, length) == 0) {
+        s.found = index.entries[at];
+        s.hit = true;
+      } else {
+        char key[kNameMax + 1 + 256 + 1];
+        if (length + 1 <= sizeof(key)) {
+          copy_bytes(key, path, length);
+          key[length] = '/';
+          const usize child = index.lower_bound(key, length + 1);
+          s.prefix = child < index.count && index.entries[child].name_length > length + 1 &&
+                     compare_bytes(index.entries[child].name, key, length + 1) == 0;
+        }
+      }
+    } else if (length > 0) {
+      (void)cpio_walk(archive().data(), archive().size(), visit, &s, nullptr);
+    }
+    if constexpr (hal::kDebugAsserts) {
+      // Debug and simulator builds check every indexed answer against the walk it replaces.
+      if (length > 0 && index.entries != nullptr) {
+        Search walked{path, length, {}, false, false};
+        (void)cpio_walk(archive().data(), archive().size(), visit, &walked, nullptr);
+        VERIFY(walked.hit == s.hit);
+        VERIFY(s.hit ? (walked.found.data == s.found.data && walked.found.mode == s.found.mode) : walked.prefix == s.prefix);
+      }
+    }
     CpioFile file;
     if (s.hit) {
       file = s.found;
@@ -195,9 +306,10 @@ class CpioNode final : public Vnode {
     Heap& heap = m_fs->kernel->heap();
     if (m_owns_fs) {
       // The root is made once, by the mount, and owns the file system record.
-      FileSystem* fs = m_fs;
+      auto* fs = static_cast<CpioVfs*>(m_fs);
       heap.destroy(this);
-      heap.destroy(static_cast<CpioVfs*>(fs));
+      fs->index.release(heap);
+      heap.destroy(fs);
       return;
     }
     heap.destroy(this);
@@ -220,6 +332,8 @@ Result<Vnode*> cpiofs_create(Kernel& kernel, const CpioFs* archive, u32 device) 
   fs->read_only = true;
   fs->type_name = "rootfs";
   fs->archive = archive;
+  // Without the memory for the index, lookups walk the archive: slower, the same answers.
+  (void)fs->index.build(kernel.heap(), *archive);
   CpioFile root;
   root.mode = kIfDir | 0755;
   CpioNode* node = kernel.heap().make<CpioNode>(fs, "", 0, root);
