@@ -113,7 +113,7 @@ Result<void> AddressSpace::protect(u64 address, u64 length, u32 prot) {
     // Only pages that were faulted in can be mapped, and each is in the object: visit those,
     // not every page of a large, mostly empty reservation (beam.smp changes the protection of
     // such ranges hundreds of times while it starts, and each walk held the lock).
-    bool changed = false;
+    bool lost = false;  // some mapped page lost an access it had
     {
       VmObject* object = v->object;
       const u64 first = v->object_offset / hal::kPageSize;
@@ -121,11 +121,19 @@ Result<void> AddressSpace::protect(u64 address, u64 length, u32 prot) {
       SpinLockGuard object_guard(object->lock());
       object->for_each_in_range_locked(first, last, [&](VmObject::Page* page) {
         const u64 at = v->start + page->index * hal::kPageSize - v->object_offset;
-        if (hal::pt_protect(m_page_table, at, prot)) changed = true;
+        // A page shared copy-on-write stays read-only until its write fault copies it.
+        const u32 now = page->shared != nullptr ? (prot & ~static_cast<u32>(hal::kPageWrite)) : prot;
+        u32 old_flags = 0;
+        if (hal::pt_query(m_page_table, at, nullptr, &old_flags) && (old_flags & ~now) != 0) lost = true;
+        (void)hal::pt_protect(m_page_table, at, now);
       });
     }
-    // Other CPUs running this address space may hold the old permissions in their TLBs.
-    if (changed) hal::tlb_shootdown(m_page_table, v->start, v->end - v->start);
+    // Other CPUs running this address space may hold the old permissions in their TLBs. Only a
+    // lost access needs them dropped now: an entry that grants less than the page table makes
+    // the CPU fault, and the fault path flushes that CPU's entry and retries. beam.smp's
+    // allocators commit reserved memory (PROT_NONE to read-write) all the time, and each
+    // shootdown waits until every CPU running the process has answered its IPI.
+    if (lost) hal::tlb_shootdown(m_page_table, v->start, v->end - v->start);
   }
   return {};
 }

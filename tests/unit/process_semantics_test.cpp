@@ -21,6 +21,7 @@ constexpr uint64_t kRtSigaction = 13, kRtSigprocmask = 14, kFork = 57, kWait4 = 
 }
 constexpr uint64_t kBuf = kDataBase + 0x100;  // scratch structures
 constexpr uint64_t kMode = kDataBase + 0x800;  // what the forked child does
+constexpr uint64_t kCowWord = kDataBase + 0xc00;  // written by a child after its mprotect
 constexpr uint64_t kUnmapped = 0x50000000;
 constexpr uint64_t kSigusr1 = 10, kSigusr2 = 12, kSigterm = 15, kSigkill = 9, kSigsegv = 11;
 
@@ -36,6 +37,13 @@ void child(User& u) {
     case 1: u.syscall(pnr::kKill, static_cast<uint64_t>(pid), kSigterm); break;
     case 2: u.syscall(pnr::kKill, static_cast<uint64_t>(pid), kSigusr2); break;
     case 3: u.load32(kUnmapped); break;  // SIGSEGV: killed with the core bit
+    case 4: {
+      // mprotect(PROT_READ|PROT_WRITE) of a page still shared copy-on-write with the parent must
+      // not make the shared frame writable: the write below gets the child its own copy.
+      if (u.syscall(10, kDataBase, 4096, 3) != 0) u.fail("the child's mprotect failed");
+      u.store32(kCowWord, 0x22);
+      exit_group(u, static_cast<int>(u.load32(kCowWord)));
+    }
   }
   u.fail("the child survived its mode %u", u.load32(kMode));
 }
@@ -147,6 +155,10 @@ void process_table(User& u) {
   check(u, "killed by SIGUSR2", status, kSigusr2);
   check(u, "fork, fault, wait4", fork_and_wait(u, 3, &status), 0);
   check(u, "killed by SIGSEGV with the core bit", status, kSigsegv | 0x80);
+  u.store32(kCowWord, 0x11);
+  check(u, "fork, mprotect, write, wait4", fork_and_wait(u, 4, &status), 0);
+  check(u, "the child saw its own write", status, 0x22 << 8);
+  check(u, "the parent's copy is untouched", u.load32(kCowWord), 0x11);
   check(u, "no child left", u.syscall(pnr::kWait4, ~0ull, 0, 1, 0), -ECHILD);
   exit_group(u, 0);
 }
