@@ -1,5 +1,7 @@
 // execve: replaces the calling process's program with an ELF file from the VFS, with its
-// interpreter (PT_INTERP, e.g. glibc's /lib64/ld-linux-x86-64.so.2) when it has one.
+// interpreter (PT_INTERP, e.g. glibc's /lib64/ld-linux-x86-64.so.2) when it has one. A `#!`
+// script is run by the program its first line names (core/exec/script.h), up to
+// kMaxScriptDepth scripts deep.
 //
 // Everything that can fail happens first, while the old program is intact: the path is walked,
 // the headers are checked, the new address space is built and filled (the argument strings are
@@ -9,6 +11,7 @@
 #include "core/exec/exec.h"
 
 #include "core/exec/elf.h"
+#include "core/exec/script.h"
 #include "core/fs/file_table.h"
 #include "core/kernel.h"
 #include "core/proc/process.h"
@@ -141,18 +144,116 @@ class HeaderBuffer {
   u8* m_data;
 };
 
-// Checks that `vnode` may be executed and parses its headers.
-Result<ElfInfo> read_elf(Vnode* vnode, HeaderBuffer& headers, const ElfParseOptions& base_options) {
+// Checks that `vnode` may be executed, as execve's open does: a regular file with an execute
+// bit. EACCES otherwise.
+Result<void> check_executable(Vnode* vnode) {
   if (vnode->is_directory() || !vnode->is_regular()) return Errno::kEACCES;
   if ((vnode->mode() & 0111) == 0) return Errno::kEACCES;
-  const u64 size = vnode->size();
-  const usize available = static_cast<usize>(min<u64>(size, kHeaderBytes));
-  if (available < 4) return Errno::kENOEXEC;
+  return {};
+}
+
+// Reads the file's first bytes (up to kHeaderBytes) into `headers`; returns how many.
+Result<usize> read_head(Vnode* vnode, HeaderBuffer& headers) {
+  const usize available = static_cast<usize>(min<u64>(vnode->size(), kHeaderBytes));
   VnodeReader reader(vnode);
   TRY(reader.read(0, headers.data(), available));
+  return available;
+}
+
+// Parses the ELF headers among the file's first `available` bytes.
+Result<ElfInfo> parse_elf(Vnode* vnode, HeaderBuffer& headers, usize available, const ElfParseOptions& base_options) {
+  if (available < 4) return Errno::kENOEXEC;
   ElfParseOptions options = base_options;
-  options.file_size = size;
+  options.file_size = vnode->size();
   return elf_parse_with(headers.data(), available, options);
+}
+
+// Checks that `vnode` may be executed and parses its headers.
+Result<ElfInfo> read_elf(Vnode* vnode, HeaderBuffer& headers, const ElfParseOptions& base_options) {
+  TRY(check_executable(vnode));
+  const usize available = TRY(read_head(vnode, headers));
+  return parse_elf(vnode, headers, available, base_options);
+}
+
+// Finds the file execve runs, or the interpreter a script names, as execve's open does: the
+// path walked (its canonical form to `canonical`), then the execute check. The result is
+// retained.
+Result<Vnode*> open_exec(Vfs* vfs, i32 dirfd, const char* path, bool follow, char* canonical) {
+  // An empty interpreter name (a file holding only "#!") walks to the working directory on
+  // Linux, and a directory cannot be executed.
+  if (path[0] == 0) return Errno::kEACCES;
+  AtStart start = TRY(at_start(dirfd, path));
+  Vnode* vnode = TRY(vfs->resolve(start.start(), path, follow, canonical));
+  if (auto checked = check_executable(vnode); checked.is_error()) {
+    vnode->release();
+    return checked.error();
+  }
+  return vnode;
+}
+
+// The file execve is working on, which a script replaces by its interpreter.
+class HeldVnode {
+ public:
+  HeldVnode() = default;
+  ~HeldVnode() { reset(nullptr); }
+  TANDEM_NONCOPYABLE(HeldVnode);
+  // Takes over a retained vnode, releasing the one held before.
+  void reset(Vnode* vnode) {
+    if (m_vnode != nullptr) m_vnode->release();
+    m_vnode = vnode;
+  }
+  Vnode* get() const { return m_vnode; }
+
+ private:
+  Vnode* m_vnode = nullptr;
+};
+
+// The `#!` lines of the scripts on the way to the program, one kScriptLineBytes slot per level
+// (the strings ScriptArgs puts in argv point into them), in one heap page.
+class ScriptLines {
+ public:
+  explicit ScriptLines(Heap& heap) : m_heap(heap) {}
+  ~ScriptLines() {
+    if (m_data != nullptr) m_heap.free(m_data, kBytes);
+  }
+  TANDEM_NONCOPYABLE(ScriptLines);
+  Result<char*> slot(u32 depth) {
+    VERIFY(depth <= kMaxScriptDepth);
+    if (m_data == nullptr) {
+      m_data = static_cast<char*>(m_heap.allocate(kBytes));
+      if (m_data == nullptr) return Errno::kENOMEM;
+    }
+    return m_data + depth * kScriptLineBytes;
+  }
+
+ private:
+  static constexpr usize kBytes = (kMaxScriptDepth + 1) * kScriptLineBytes;
+  static_assert(kBytes <= Heap::kMaxObject);
+  Heap& m_heap;
+  char* m_data = nullptr;
+};
+
+// The name execve records for the program (AT_EXECFN, and argv for a script): the path as given,
+// or for a relative path from a directory descriptor, "/dev/fd/N/path" as Linux writes it.
+// Returns `path` itself when that is the name, else writes it to `buffer` (kPathMax bytes).
+Result<const char*> exec_filename(i32 dirfd, const char* path, char* buffer) {
+  if (path[0] == '/' || dirfd == kAtFdCwd) return path;
+  char digits[12];
+  usize count = 0;
+  u32 fd = static_cast<u32>(dirfd);
+  do {
+    digits[count++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd != 0);
+  static const char kPrefix[] = "/dev/fd/";
+  const usize prefix = sizeof(kPrefix) - 1;
+  const usize length = string_length(path);
+  if (prefix + count + 1 + length + 1 > kPathMax) return Errno::kENAMETOOLONG;
+  copy_bytes(buffer, kPrefix, prefix);
+  for (usize i = 0; i < count; ++i) buffer[prefix + i] = digits[count - 1 - i];
+  buffer[prefix + count] = '/';
+  copy_bytes(buffer + prefix + count + 1, path, length + 1);
+  return buffer;
 }
 
 // Ends every other thread of the process and waits until they are gone, as Linux's de_thread.
@@ -189,18 +290,43 @@ Result<AddressSpace*> exec_build(Kernel& kernel, i32 dirfd, const char* path, bo
                                  ExecImage* image, char* canonical) {
   Vfs* vfs = TRY(kernel_vfs(kernel));
 
-  // Decode: the program, its interpreter.
-  Vnode* program_vnode = nullptr;
-  {
-    AtStart start = TRY(at_start(dirfd, path));
-    program_vnode = TRY(vfs->resolve(start.start(), path, follow, canonical));
-  }
-  VnodeRef program(program_vnode);
+  // Decode: the file, then the arguments (a bad path is reported before a bad argv, and a bad
+  // argv before anything wrong inside the file, as on Linux).
+  HeldVnode program;
+  program.reset(TRY(open_exec(vfs, dirfd, path, follow, canonical)));
+  PathBuffer filename_buffer(kernel);
+  if (!filename_buffer.ok()) return Errno::kENOMEM;
+  const char* filename = TRY(exec_filename(dirfd, path, filename_buffer.data()));
+  TRY(args.prepare());
+
+  // Scripts: each names the next file, until one is the ELF program. A script reached through a
+  // directory descriptor that this exec closes could not be read by its interpreter, so Linux
+  // refuses it up front (ENOENT).
   HeaderBuffer headers(kernel.heap());
   if (headers.data() == nullptr) return Errno::kENOMEM;
+  ScriptLines lines(kernel.heap());
+  ScriptArgs script_args(args, filename);
+  bool path_inaccessible = false;
+  if (filename != path) {
+    FileTable* files = TRY(current_files());
+    path_inaccessible = TRY(files->cloexec(dirfd));
+  }
+  usize available = 0;
+  for (u32 depth = 0;; ++depth) {
+    if (depth > kMaxScriptDepth) return Errno::kELOOP;
+    available = TRY(read_head(program.get(), headers));
+    if (!script_is_script(headers.data(), available)) break;
+    char* slot = TRY(lines.slot(depth));
+    const ScriptLine line = TRY(script_parse(headers.data(), available, slot));
+    if (path_inaccessible) return Errno::kENOENT;
+    script_args.add_level(line);
+    program.reset(TRY(open_exec(vfs, kAtFdCwd, line.interpreter, true, canonical)));
+  }
+
+  // The program, its interpreter.
   ElfParseOptions options;
   options.allow_interp = true;
-  const ElfInfo info = TRY(read_elf(program.get(), headers, options));
+  const ElfInfo info = TRY(parse_elf(program.get(), headers, available, options));
 
   Vnode* interp_vnode = nullptr;
   ElfInfo interp_info;
@@ -219,7 +345,6 @@ Result<AddressSpace*> exec_build(Kernel& kernel, i32 dirfd, const char* path, bo
     interp_options.dyn_bias = kInterpBase;
     interp_info = TRY(read_elf(interp_vnode, headers, interp_options));
   }
-  TRY(args.prepare());
 
   // Build the new address space.
   AddressSpace* space = TRY(AddressSpace::create(kernel));
@@ -230,7 +355,7 @@ Result<AddressSpace*> exec_build(Kernel& kernel, i32 dirfd, const char* path, bo
       VnodeReader interp_reader(interp_vnode);
       TRY(elf_map_segments(*space, interp_info, interp_reader));
     }
-    return elf_build_stack(*space, info, interp_vnode != nullptr ? &interp_info : nullptr, args, canonical);
+    return elf_build_stack(*space, info, interp_vnode != nullptr ? &interp_info : nullptr, script_args, filename);
   }();
   if (built.is_error()) {
     space->destroy();
