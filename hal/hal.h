@@ -224,6 +224,16 @@ void tlb_flush_local(u64 virt, u64 length);
 // entry. Callable with interrupts disabled and kernel locks held: a CPU that waits for one,
 // or spins in cpu_relax(), still answers shootdowns. Not from NMI context.
 void tlb_shootdown(PageTable* table, u64 virt, u64 length);
+// Shootdowns so far, machine-wide (`stats` prints them): requests that had other CPUs to ask,
+// the IPIs they sent, and how long their initiators waited for the acknowledgements (in all,
+// and the longest). The simulator asks no CPU by IPI: it counts every request, nothing else.
+struct ShootdownStats {
+  u64 requests;
+  u64 ipis;
+  u64 wait_ns;
+  u64 longest_wait_ns;
+};
+ShootdownStats tlb_shootdown_stats();
 
 // Copies to and from user memory of the active address space. A missing page is first offered
 // to kentry::page_fault (demand paging, copy-on-write); a fault it cannot resolve makes the copy

@@ -119,6 +119,10 @@ void Kernel::report_cpu_stats() {
        static_cast<unsigned long>(busy / 1'000'000), static_cast<unsigned long>(idle / 1'000'000),
        static_cast<unsigned long>(switches), static_cast<unsigned long>(ipis));
   if (!table) return;
+  const hal::ShootdownStats shootdowns = hal::tlb_shootdown_stats();
+  klog("stats: TLB shootdowns: %lu requests, %lu IPIs, %lu ms waited for acknowledgements (longest %lu us)",
+       static_cast<unsigned long>(shootdowns.requests), static_cast<unsigned long>(shootdowns.ipis),
+       static_cast<unsigned long>(shootdowns.wait_ns / 1'000'000), static_cast<unsigned long>(shootdowns.longest_wait_ns / 1000));
   // Lock contention by rank, over all CPUs: which locks made CPUs spin, and how much.
   for (u32 slot = 0; slot < CpuLockState::kRankSlots; ++slot) {
     u64 waits = 0, spins = 0;

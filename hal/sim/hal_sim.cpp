@@ -69,6 +69,7 @@ struct SimHal {
   std::vector<hal::PageTable*> tables;   // page tables created during the current run
   std::vector<Tlb> tlbs;                 // one per CPU
   uint32_t msi_next = 0;                 // MSI irqs handed out during the current run
+  uint64_t shootdowns = 0;               // tlb_shootdown calls during the current run
   std::string console_input;             // typed by console_input(), not yet read by the kernel
 };
 thread_local SimHal t_hal;
@@ -212,6 +213,7 @@ void install_hal(Machine& m) {
   t_hal.live.clear();
   t_hal.tlbs.assign(m.config().cpus, Tlb{});
   t_hal.msi_next = 0;
+  t_hal.shootdowns = 0;
   t_hal.console_input.clear();
   m.set_cleanup(&cleanup, nullptr);
 }
@@ -487,8 +489,11 @@ void tlb_flush_local(u64 virt, u64 length) {
 void tlb_shootdown(PageTable* table, u64 virt, u64 length) {
   sim::Machine& m = machine();
   m.point(Point::Hal);
+  ++sim::t_hal.shootdowns;
   for (uint32_t cpu = 0; cpu < sim::t_hal.tlbs.size(); ++cpu) sim::tlb_invalidate(cpu, table, virt, length);
 }
+
+ShootdownStats tlb_shootdown_stats() { return ShootdownStats{sim::t_hal.shootdowns, 0, 0, 0}; }
 
 bool copy_from_user(void* dst, u64 user_src, size_t length) {
   machine().point(Point::Hal);

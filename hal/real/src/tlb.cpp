@@ -29,6 +29,8 @@ volatile u32 g_acks_missing = 0;  // marked CPUs that have not flushed yet
 volatile u64 g_pml4 = 0;         // the request: page table (physical), range
 volatile u64 g_virt = 0;
 volatile u64 g_length = 0;
+// Statistics, written by the initiator that owns g_busy.
+u64 g_requests = 0, g_ipis = 0, g_wait_ns = 0, g_longest_wait_ns = 0;
 
 }  // namespace
 
@@ -87,6 +89,7 @@ void tlb_shootdown(PageTable* table, u64 virt, u64 length) {
         if (targets & (1ull << i)) __atomic_store_n(&g_cpus[i].tlb_pending, 1u, __ATOMIC_RELAXED);
       }
       __atomic_store_n(&g_in_flight, 1u, __ATOMIC_RELEASE);
+      const u64 asked_at = monotonic_ns();
       for (u32 i = 0; i < g_cpu_count; ++i) {
         if (targets & (1ull << i)) send_ipi(i, Ipi::TlbShootdown);
       }
@@ -94,10 +97,20 @@ void tlb_shootdown(PageTable* table, u64 virt, u64 length) {
       // target that never answers is a CPU stuck with interrupts off, which it reports.
       while (__atomic_load_n(&g_acks_missing, __ATOMIC_ACQUIRE) != 0) spin_hook();
       __atomic_store_n(&g_in_flight, 0u, __ATOMIC_RELEASE);
+      const u64 waited = monotonic_ns() - asked_at;
+      ++g_requests;
+      g_ipis += count;
+      g_wait_ns += waited;
+      if (waited > g_longest_wait_ns) g_longest_wait_ns = waited;
     }
     __atomic_store_n(&g_busy, 0u, __ATOMIC_RELEASE);
   }
   irq_restore(flags);
+}
+
+ShootdownStats tlb_shootdown_stats() {
+  // Read without g_busy: a report, not an invariant.
+  return ShootdownStats{g_requests, g_ipis, g_wait_ns, g_longest_wait_ns};
 }
 
 }  // namespace hal
