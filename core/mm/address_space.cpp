@@ -224,7 +224,19 @@ AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64*
     if (access == kentry::kFaultWrite && (mapped_flags & hal::kPageWrite) == 0) {
       // A write to a copy-on-write page: give this space its own copy, mapped writable.
       VmObject::Page* page = object->find_locked(index);
-      if (page == nullptr || page->shared == nullptr || !object->break_cow_locked(page)) return kFailed;
+      if (page == nullptr || page->shared == nullptr) return kFailed;
+      const u64 shared_frame = page->phys;
+      if (!object->break_cow_locked(page)) return kFailed;
+      if (page->phys == shared_frame) {
+        // The other sharers were gone (a forked child that exec'd or exited): the frame is ours
+        // and only becomes writable. Other CPUs' read-only entries for it can stay: a write
+        // through one faults, and the path above flushes it. No shootdown: beam.smp takes
+        // about 180 such faults after forking erl_child_setup, and each shootdown waited for
+        // every CPU running the process. This CPU drops its own entry now.
+        const bool ok = hal::pt_map(m_page_table, page_address, page->phys, vma->prot);
+        hal::tlb_flush_local(page_address, hal::kPageSize);
+        return mapped(ok);
+      }
       hal::pt_unmap(m_page_table, page_address);
       // Every CPU running this space drops the read-only translation to the shared frame: the
       // other sharer may free it, and a stale entry would read it after that.
