@@ -4,6 +4,7 @@
 #include "core/fs/cpio.h"
 #include "core/kernel.h"
 #include "core/fs/vfs.h"
+#include "core/lib/print.h"
 
 namespace tandem {
 
@@ -29,9 +30,45 @@ int compare_names(const char* a, usize a_length, const char* b, usize b_length) 
 // (the one the kernel's unpacker would leave): lookups search it instead of walking every
 // header of the archive (beam.smp's start looks up about a thousand paths).
 struct CpioIndex {
-  CpioFile* entries = nullptr;  // name and name_length are the stripped name
+  // Heap objects are at most a page, so the entries live in page-sized chunks reached through
+  // one page of chunk pointers: up to 512 chunks of 73 entries (a larger archive is walked).
+  static constexpr usize kPerChunk = Heap::kMaxObject / sizeof(CpioFile);
+  static constexpr usize kMaxChunks = Heap::kMaxObject / sizeof(CpioFile*);
+
+  // `size` entries in chunks.
+  struct Chunks {
+    CpioFile** chunk = nullptr;
+    usize slots = 0;      // length of the chunk pointer array
+    usize allocated = 0;  // chunks allocated so far
+
+    CpioFile& operator[](usize i) const { return chunk[i / kPerChunk][i % kPerChunk]; }
+    bool allocate(Heap& heap, usize size) {
+      slots = (size + kPerChunk - 1) / kPerChunk;
+      if (slots == 0 || slots > kMaxChunks) return false;
+      chunk = static_cast<CpioFile**>(heap.allocate(slots * sizeof(CpioFile*)));
+      if (chunk == nullptr) return false;
+      for (allocated = 0; allocated < slots; ++allocated) {
+        chunk[allocated] = static_cast<CpioFile*>(heap.allocate(kPerChunk * sizeof(CpioFile)));
+        if (chunk[allocated] == nullptr) {
+          release(heap);
+          return false;
+        }
+      }
+      return true;
+    }
+    void release(Heap& heap) {
+      if (chunk == nullptr) return;
+      for (usize i = 0; i < allocated; ++i) heap.free(chunk[i], kPerChunk * sizeof(CpioFile));
+      heap.free(chunk, slots * sizeof(CpioFile*));
+      chunk = nullptr;
+      slots = allocated = 0;
+    }
+  };
+
+  Chunks entries;  // name and name_length are the stripped name; none when not built
   usize count = 0;
-  usize capacity = 0;
+
+  bool built() const { return entries.chunk != nullptr; }
 
   // The first entry whose name is not below `key`.
   usize lower_bound(const char* key, usize length) const {
@@ -45,26 +82,27 @@ struct CpioIndex {
 
   // Builds it from `archive` with `heap`; false (and nothing kept) without the memory for it.
   bool build(Heap& heap, const CpioFs& archive) {
-    capacity = archive.entry_count();
+    const usize capacity = archive.entry_count();
     if (capacity == 0) return true;
-    entries = static_cast<CpioFile*>(heap.allocate(capacity * sizeof(CpioFile)));
-    auto* scratch = static_cast<CpioFile*>(heap.allocate(capacity * sizeof(CpioFile)));
-    if (entries == nullptr || scratch == nullptr) {
-      if (entries != nullptr) heap.free(entries, capacity * sizeof(CpioFile));
-      if (scratch != nullptr) heap.free(scratch, capacity * sizeof(CpioFile));
-      entries = nullptr;
-      count = capacity = 0;
+    Chunks scratch;
+    if (!entries.allocate(heap, capacity) || !scratch.allocate(heap, capacity)) {
+      entries.release(heap);
+      count = 0;
       return false;
     }
+    struct Collect {
+      CpioIndex* index;
+      usize capacity;
+    } collect_state{this, capacity};
     auto collect = [](const CpioFile& file, void* context) {
-      auto* index = static_cast<CpioIndex*>(context);
-      if (index->count == index->capacity) return false;
+      auto* c = static_cast<Collect*>(context);
+      if (c->index->count == c->capacity) return false;
       CpioFile entry = file;
       strip(entry.name, entry.name_length);
-      if (entry.name_length > 0) index->entries[index->count++] = entry;
+      if (entry.name_length > 0) c->index->entries[c->index->count++] = entry;
       return true;
     };
-    (void)cpio_walk(archive.data(), archive.size(), collect, this, nullptr);
+    (void)cpio_walk(archive.data(), archive.size(), collect, &collect_state, nullptr);
     // A stable merge sort (archive order within equal names), bottom up.
     for (usize width = 1; width < count; width *= 2) {
       for (usize left = 0; left < count; left += 2 * width) {
@@ -80,7 +118,7 @@ struct CpioIndex {
       }
       for (usize k = 0; k < count; ++k) entries[k] = scratch[k];
     }
-    heap.free(scratch, capacity * sizeof(CpioFile));
+    scratch.release(heap);
     // Equal names: the last in archive order stays.
     usize kept = 0;
     for (usize k = 0; k < count; ++k) {
@@ -93,9 +131,8 @@ struct CpioIndex {
   }
 
   void release(Heap& heap) {
-    if (entries != nullptr) heap.free(entries, capacity * sizeof(CpioFile));
-    entries = nullptr;
-    count = capacity = 0;
+    entries.release(heap);
+    count = 0;
   }
 };
 
@@ -255,7 +292,7 @@ class CpioNode final : public Vnode {
       return true;
     };
     const CpioIndex& index = static_cast<CpioVfs*>(m_fs)->index;
-    if (length > 0 && index.entries != nullptr) {
+    if (length > 0 && index.built()) {
       // The entry itself, then whether any name begins with "path/" (the first such sorts first
       // among the names not below "path/").
       const usize at = index.lower_bound(path, length);
@@ -277,7 +314,7 @@ class CpioNode final : public Vnode {
     }
     if constexpr (hal::kDebugAsserts) {
       // Debug and simulator builds check every indexed answer against the walk it replaces.
-      if (length > 0 && index.entries != nullptr) {
+      if (length > 0 && index.built()) {
         Search walked{path, length, {}, false, false};
         (void)cpio_walk(archive().data(), archive().size(), visit, &walked, nullptr);
         VERIFY(walked.hit == s.hit);
@@ -333,7 +370,10 @@ Result<Vnode*> cpiofs_create(Kernel& kernel, const CpioFs* archive, u32 device) 
   fs->type_name = "rootfs";
   fs->archive = archive;
   // Without the memory for the index, lookups walk the archive: slower, the same answers.
-  (void)fs->index.build(kernel.heap(), *archive);
+  if (!fs->index.build(kernel.heap(), *archive)) {
+    klog("rootfs: no index for %lu names (no memory, or too many): lookups walk the archive",
+         static_cast<unsigned long>(archive->entry_count()));
+  }
   CpioFile root;
   root.mode = kIfDir | 0755;
   CpioNode* node = kernel.heap().make<CpioNode>(fs, "", 0, root);

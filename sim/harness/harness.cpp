@@ -11,6 +11,7 @@
 #include <new>
 #include <string>
 
+#include "core/fs/cpio.h"
 #include "core/kernel.h"
 #include "core/mm/address_space.h"
 #include "core/net/netdev.h"
@@ -348,6 +349,17 @@ RunResult run_one(const RunSpec& spec) {
     wire_config.seed = spec.seed;
     wire_config.silent_corruption = spec.net_silent_corruption;
   }
+  tandem::CpioFs root_archive;
+  if (!spec.root_archive.empty()) {
+    tandem::CpioError error;
+    if (root_archive.mount(reinterpret_cast<const uint8_t*>(spec.root_archive.data()), spec.root_archive.size(), &error)
+            .is_error()) {
+      RunResult r;
+      r.outcome = Outcome::Failed;
+      r.message = "bad root archive at byte " + std::to_string(error.offset) + ": " + error.reason;
+      return r;
+    }
+  }
   Machine& machine = machine_for(config);
 
   tandem::KernelConfig kconfig;
@@ -363,6 +375,7 @@ RunResult run_one(const RunSpec& spec) {
   storage = std::align(alignof(tandem::Kernel), sizeof(tandem::Kernel), storage, space);
   auto* kernel = new (storage) tandem::Kernel(kconfig);
   env.kernel = kernel;
+  if (root_archive.mounted()) kernel->root_archive = &root_archive;
 
   install_hal(machine);
   std::unique_ptr<VirtioNetDevice> device;

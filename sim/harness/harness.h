@@ -56,6 +56,9 @@ struct RunSpec {
   // for none) and a planted wire bug for tests (NetWireConfig::silent_corruption).
   std::string net_faults;
   bool net_silent_corruption = false;
+  // A cpio newc archive to mount as the read-only root, as the booted kernel mounts its
+  // initramfs; empty: the usual empty tmpfs root.
+  std::string root_archive;
 };
 
 // Whether the scenario named `name` uses the simulated network (one per process at a time:

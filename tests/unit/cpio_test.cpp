@@ -4,9 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include "sim/harness/harness.h"
+#include "sim/scenarios/ulib.h"
 
 using namespace tandem;
 
@@ -121,3 +126,112 @@ TEST(Cpio, ErrorsCarryTheOffset) {
   EXPECT_EQ(error.offset, entry("a", 0100644, "x").size());
   EXPECT_FALSE(fs.mounted());
 }
+
+// The archive as the root file system of a kernel on the simulator, large enough that its name
+// index spans several heap chunks. Simulator builds check every indexed lookup against a walk
+// of the archive (core/fs/cpiofs.cpp), so a wrong index fails the run as well as the program.
+namespace big_root {
+
+constexpr int kFiles = 300;
+
+std::string archive() {
+  std::string out = entry("./etc/motd", 0100644, "first") + entry("bin", 0040755, "");
+  char name[64], data[32];
+  for (int i = kFiles - 1; i >= 0; --i) {  // not in name order: the index sorts
+    std::snprintf(name, sizeof(name), "lib/m%03d/f%03d", i / 10, i);
+    std::snprintf(data, sizeof(data), "file %d", i);
+    out += entry(name, 0100644, data);
+  }
+  return out + entry("etc/motd", 0100644, "second") + trailer();
+}
+
+using sim::User;
+constexpr uint64_t kPath = sim::kDataBase + 0x1000, kBuf = sim::kDataBase + 0x2000,
+                   kStat = sim::kDataBase + 0x3000;
+constexpr uint64_t kRead = 0, kOpen = 2, kClose = 3, kStatCall = 4, kODirectory = 0200000;
+
+int64_t call_path(User& u, uint64_t nr, const char* path, uint64_t a1 = 0) {
+  const size_t n = std::strlen(path) + 1;
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, path + i, std::min<size_t>(8, n - i));
+    u.store64(kPath + i, word);
+  }
+  return u.syscall(nr, kPath, a1);
+}
+
+std::string contents(User& u, const char* path) {
+  const int64_t fd = call_path(u, kOpen, path);
+  if (fd < 0) u.fail("open %s: %lld", path, static_cast<long long>(fd));
+  const int64_t n = u.syscall(kRead, static_cast<uint64_t>(fd), kBuf, 64);
+  u.syscall(kClose, static_cast<uint64_t>(fd));
+  if (n < 0 || n > 64) u.fail("read %s: %lld", path, static_cast<long long>(n));
+  std::string out;
+  for (int64_t i = 0; i < n; i += 8) {
+    const uint64_t word = u.load64(kBuf + i);
+    out.append(reinterpret_cast<const char*>(&word), 8);
+  }
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+uint32_t mode_of(User& u, const char* path) {
+  const int64_t r = call_path(u, kStatCall, path, kStat);
+  if (r != 0) u.fail("stat %s: %lld", path, static_cast<long long>(r));
+  return u.load32(kStat + 24);  // st_mode
+}
+
+void program(User& u) {
+  char path[64], want[32];
+  for (int i = 0; i < kFiles; ++i) {
+    std::snprintf(path, sizeof(path), "/lib/m%03d/f%03d", i / 10, i);
+    std::snprintf(want, sizeof(want), "file %d", i);
+    if (contents(u, path) != want) u.fail("%s does not hold \"%s\"", path, want);
+  }
+  if (contents(u, "/etc/motd") != "second") u.fail("the last of two equal names does not win");
+  // Directories with no entry of their own are directories of every name below them.
+  if ((mode_of(u, "/lib/m017") & 0170000) != 0040000) u.fail("/lib/m017 is not a directory");
+  if ((mode_of(u, "/lib") & 0170000) != 0040000) u.fail("/lib is not a directory");
+  if ((mode_of(u, "/bin") & 0170000) != 0040000) u.fail("/bin is not a directory");
+  const int64_t dir = call_path(u, kOpen, "/lib/m029", kODirectory);
+  if (dir < 0) u.fail("open /lib/m029 as a directory: %lld", static_cast<long long>(dir));
+  u.syscall(kClose, static_cast<uint64_t>(dir));
+  // A prefix of names that is not a whole component, names between and past the entries.
+  for (const char* missing : {"/lib/m01", "/lib/m017/f17", "/lib/m030", "/a", "/zzz", "/etc/motd2", "/li"}) {
+    const int64_t r = call_path(u, kStatCall, missing, kStat);
+    if (r != -ENOENT) u.fail("stat %s: %lld, want ENOENT", missing, static_cast<long long>(r));
+  }
+  sim::ulib::exit_group(u, 0);
+}
+
+struct Registrar {
+  Registrar() {
+    sim::register_scenario({"test-cpio-root", "lookups in a 300-file cpio root",
+                            sim::register_entry("test.cpio.root", program),
+                            [](uint32_t, uint32_t) -> const char* { return nullptr; }});
+  }
+} const kRegistrar;
+
+TEST(Cpio, LargeRootLooksUpEveryNameThroughItsIndex) {
+  sim::RunSpec spec;
+  spec.scenario = "test-cpio-root";
+  spec.cpus = 2;
+  spec.seed = 1;
+  spec.max_steps = 50'000'000;
+  spec.root_archive = archive();
+  const sim::RunResult r = sim::run_one(spec);
+  EXPECT_EQ(r.outcome, sim::Outcome::Finished) << r.message;
+  // The index was built (more than one heap object's worth of names), not walked around.
+  EXPECT_EQ(r.console.find("no index"), std::string::npos) << r.console;
+}
+
+TEST(Cpio, MalformedRootArchiveIsARunError) {
+  sim::RunSpec spec;
+  spec.scenario = "test-cpio-root";
+  spec.root_archive = entry("a", 0100644, "x");
+  const sim::RunResult r = sim::run_one(spec);
+  EXPECT_EQ(r.outcome, sim::Outcome::Failed);
+  EXPECT_NE(r.message.find("bad root archive at byte"), std::string::npos) << r.message;
+}
+
+}  // namespace big_root
