@@ -267,7 +267,7 @@ void end_other_threads(Kernel& kernel, Process* process) {
         if (t == self) return;
         t->kill_pending.store(true);
         if (!kernel.wake(t, kWakeKill) && t->on_cpu.load() && t->cpu != Kernel::this_cpu().id)
-          hal::send_ipi(t->cpu, hal::Ipi::Reschedule);
+          send_reschedule_ipi(t->cpu);
       });
     }
     kernel.yield();

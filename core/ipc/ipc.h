@@ -4,8 +4,9 @@
 // prepare_to_sleep / queue / block protocol (the condition is checked under the pipe's lock,
 // the one every waker takes). Waiting for readiness of many files at once uses the VFS's one
 // readiness queue instead: every change of any file's readiness bumps a sequence number and
-// wakes every poller, which then rescans its own files. That costs a rescan per change, but it
-// needs no per-file registration, so it cannot leak or lose a wake-up (see wait_readiness).
+// wakes the pollers whose interest mask (a bit per file, hashed: File::readiness_key) shares
+// a bit with the change, and they rescan their own files. A collision only costs a rescan,
+// and there is no per-file registration to leak or lose a wake-up (see wait_readiness).
 #pragma once
 
 #include "core/fs/vfs.h"

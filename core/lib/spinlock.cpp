@@ -63,8 +63,24 @@ bool SpinLock::try_acquire() {
 
 void SpinLock::release() {
   VERIFY(m_owner_cpu.peek() == hal::cpu_id());
-  note_released();
+  CpuLockState* state = note_released();
   m_locked.store(0, MemoryOrder::Release);
+  if (state != nullptr && state->depth == 0 && state->deferred_ipis != 0) {
+    u64 pending = state->deferred_ipis;
+    state->deferred_ipis = 0;
+    for (u32 cpu = 0; pending != 0; ++cpu, pending >>= 1) {
+      if ((pending & 1) != 0) hal::send_ipi(cpu, hal::Ipi::Reschedule);
+    }
+  }
+}
+
+void send_reschedule_ipi(u32 cpu) {
+  CpuLockState* state = cpu_lock_state();
+  if (state != nullptr && state->depth > 0) {
+    state->deferred_ipis |= u64{1} << cpu;
+    return;
+  }
+  hal::send_ipi(cpu, hal::Ipi::Reschedule);
 }
 
 void SpinLock::note_acquired(bool check_rank) {
@@ -84,17 +100,17 @@ void SpinLock::note_acquired(bool check_rank) {
   state->ranks[state->depth++] = m_rank;
 }
 
-void SpinLock::note_released() {
+CpuLockState* SpinLock::note_released() {
   m_owner_cpu.poke(kNoOwner);
   CpuLockState* state = cpu_lock_state();
-  if (state == nullptr) return;
+  if (state == nullptr) return nullptr;
   VERIFY(state->depth > 0);
   // Locks are usually released in reverse order; tolerate any order by removing this rank.
   for (u32 i = state->depth; i-- > 0;) {
     if (state->ranks[i] == m_rank) {
       for (u32 j = i; j + 1 < state->depth; ++j) state->ranks[j] = state->ranks[j + 1];
       --state->depth;
-      return;
+      return state;
     }
   }
   VERIFY_NOT_REACHED();

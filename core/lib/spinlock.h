@@ -54,9 +54,18 @@ struct CpuLockState {
   // taken, and the spin iterations they waited, by rank.
   u64 contended[kRankSlots] = {};
   u64 spins[kRankSlots] = {};
+  // CPUs owed a reschedule IPI, sent when this CPU lets go of its last lock (send_reschedule_ipi).
+  u64 deferred_ipis = 0;
 };
+static_assert(hal::kMaxCpus <= 64, "deferred_ipis is a mask of CPUs");
 // The running CPU's lock state, or null before the CPU is set up.
 CpuLockState* cpu_lock_state();
+
+// Interrupts CPU `cpu` to reschedule: at once when this CPU holds no lock, otherwise when it
+// releases its last one. Sending an IPI is slow on an emulated machine (a write to the local
+// APIC leaves the guest), and a wake-up under a futex bucket's or the readiness lock would
+// otherwise hold that lock, and every CPU spinning on it, for the whole send.
+void send_reschedule_ipi(u32 cpu);
 
 class SpinLock {
  public:
@@ -87,7 +96,7 @@ class SpinLock {
   static constexpr u32 kNoOwner = ~0u;
   void wait_for_turn();
   void note_acquired(bool check_rank = true);
-  void note_released();
+  CpuLockState* note_released();
 
   Atomic<u32> m_locked{0};
   Atomic<u32> m_owner_cpu{kNoOwner};

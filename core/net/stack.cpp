@@ -154,7 +154,7 @@ void publish_deadline() {
   // then fires at most kTimerSlackNs late, far inside TCP's tolerances). Otherwise nearly every
   // socket call on another CPU sent CPU 0 an IPI.
   constexpr u64 kTimerSlackNs = 2'000'000;
-  if (next != 0 && (old == 0 || next + kTimerSlackNs < old) && hal::cpu_id() != 0) hal::send_ipi(0, hal::Ipi::Reschedule);
+  if (next != 0 && (old == 0 || next + kTimerSlackNs < old) && hal::cpu_id() != 0) send_reschedule_ipi(0);
 }
 
 // ---- The Ethernet netif ------------------------------------------------------------------------

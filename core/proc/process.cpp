@@ -171,7 +171,7 @@ void Kernel::become_zombie(Process* process) {
       if (t == self) return;
       t->kill_pending.store(true);
       if (!wake(t, kWakeKill) && t->on_cpu.load() && t->cpu != this_cpu().id) {
-        hal::send_ipi(t->cpu, hal::Ipi::Reschedule);
+        send_reschedule_ipi(t->cpu);
         ++this_cpu().stats.ipis_sent;
       }
     });

@@ -81,7 +81,7 @@ void Kernel::enqueue(Thread* thread, Cpu& preferred, bool may_ipi, bool wake_aff
   // then read `idle`. With both sequentially consistent, one of us sees the other.
   if (may_ipi && target != &self && target->idle.load()) {
     ++self.stats.ipis_sent;
-    hal::send_ipi(target->id, hal::Ipi::Reschedule);
+    send_reschedule_ipi(target->id);
   } else if (target == &self && self.current != nullptr && self.current->is_idle) {
     self.need_resched = true;
   }

@@ -111,7 +111,7 @@ u32 lowest_signal(u64 set) { return static_cast<u32>(__builtin_ctzll(set)) + 1; 
 void wake_for_signal(Kernel& kernel, Thread* t) {
   if (!kernel.wake(t, kWakeKill) && t->on_cpu.load() && t->cpu != Kernel::this_cpu().id) {
     // Running elsewhere: make it pass through return_to_user soon.
-    hal::send_ipi(t->cpu, hal::Ipi::Reschedule);
+    send_reschedule_ipi(t->cpu);
     ++Kernel::this_cpu().stats.ipis_sent;
   }
 }
