@@ -409,7 +409,10 @@ bool page_fault(hal::u64 address, hal::u32 access) {
   if (thread == nullptr || thread->process == nullptr || thread->process->address_space == nullptr)
     return false;
   ++Kernel::this_cpu().stats.page_faults;
-  return thread->process->address_space->handle_fault(address, access);
+  const auto result = thread->process->address_space->handle_fault(address, access);
+  thread->out_of_memory_page =
+      result == tandem::AddressSpace::FaultResult::OutOfMemory ? tandem::align_down(address, hal::kPageSize) : ~0ull;
+  return result == tandem::AddressSpace::FaultResult::Resolved;
 }
 
 void user_fault(UserFault fault, hal::u64 address, hal::UserFrame& frame) {
@@ -419,6 +422,16 @@ void user_fault(UserFault fault, hal::u64 address, hal::UserFrame& frame) {
   namespace sig = tandem::sig;
   hal::u32 signal = sig::kSigsegv;
   hal::i32 code = sig::kSegvMaperr;
+  tandem::Thread* self = Kernel::current_thread();
+  if (fault == UserFault::Segv && self->out_of_memory_page == tandem::align_down(address, hal::kPageSize)) {
+    // A valid access with no memory left for it. Linux's out-of-memory killer would pick the
+    // largest process; here the one that needs the page ends, with SIGKILL, and says why.
+    self->out_of_memory_page = ~0ull;
+    tandem::klog("out of memory: killed pid %u (%s), which faulted at 0x%lx", static_cast<unsigned>(self->process->pid),
+                 self->comm, static_cast<unsigned long>(address));
+    tandem::force_fault_signal(kernel, sig::kSigkill, sig::kSiKernel, address, frame);
+    return;
+  }
   switch (fault) {
     case UserFault::Segv:
       signal = sig::kSigsegv;

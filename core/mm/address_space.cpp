@@ -180,8 +180,8 @@ void AddressSpace::unmap_range_locked(u64 start, u64 end, Vma** spare) {
   }
 }
 
-bool AddressSpace::handle_fault(u64 address, u32 access) {
-  if (address >= hal::kUserTop) return false;
+AddressSpace::FaultResult AddressSpace::handle_fault(u64 address, u32 access) {
+  if (address >= hal::kUserTop) return FaultResult::Invalid;
   // A fault that needs a fresh page gets one zeroed before the locks are taken, and tries
   // again: zeroing 4 KiB under the address-space lock kept every other faulting thread of the
   // process (and, under emulation, their CPUs) waiting.
@@ -189,18 +189,23 @@ bool AddressSpace::handle_fault(u64 address, u32 access) {
   FaultStep step = fault_locked(address, access, &zeroed);
   if (step == FaultStep::NeedPage) {
     zeroed = hal::phys_alloc_page();
-    if (zeroed == 0) return false;
+    if (zeroed == 0) return FaultResult::OutOfMemory;
     fill_bytes(hal::phys_to_virt(zeroed), 0, hal::kPageSize);
     // The mapping may have changed meanwhile: this looks again from the start.
     step = fault_locked(address, access, &zeroed);
   }
   if (zeroed != 0) hal::phys_free_page(zeroed);
-  return step == FaultStep::Resolved;
+  switch (step) {
+    case FaultStep::Resolved: return FaultResult::Resolved;
+    case FaultStep::OutOfMemory: return FaultResult::OutOfMemory;
+    default: return FaultResult::Invalid;
+  }
 }
 
 AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64* zeroed) {
-  constexpr FaultStep kFailed = FaultStep::Failed;
-  auto mapped = [](bool ok) { return ok ? FaultStep::Resolved : FaultStep::Failed; };
+  constexpr FaultStep kFailed = FaultStep::Failed, kNoMemory = FaultStep::OutOfMemory;
+  // pt_map fails only for want of a page-table page.
+  auto mapped = [](bool ok) { return ok ? FaultStep::Resolved : FaultStep::OutOfMemory; };
   SpinLockGuard guard(m_lock);
   Vma* vma = find_vma(address);
   if (vma == nullptr) return kFailed;
@@ -226,7 +231,7 @@ AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64*
       VmObject::Page* page = object->find_locked(index);
       if (page == nullptr || page->shared == nullptr) return kFailed;
       const u64 shared_frame = page->phys;
-      if (!object->break_cow_locked(page)) return kFailed;
+      if (!object->break_cow_locked(page)) return kNoMemory;
       if (page->phys == shared_frame) {
         // The other sharers were gone (a forked child that exec'd or exited): the frame is ours
         // and only becomes writable. Other CPUs' read-only entries for it can stay: a write
@@ -251,7 +256,7 @@ AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64*
   if (page != nullptr && page->shared != nullptr) {
     // Shared with another space since fork: a read maps it read-only, a write copies first.
     if (access == kentry::kFaultWrite) {
-      if (!object->break_cow_locked(page)) return kFailed;
+      if (!object->break_cow_locked(page)) return kNoMemory;
       return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
     }
     return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot & ~static_cast<u32>(hal::kPageWrite)));
@@ -259,10 +264,10 @@ AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64*
   if (page == nullptr) {
     if (zeroed != nullptr && *zeroed == 0) return FaultStep::NeedPage;
     page = object->get_or_make_locked(index, zeroed);
-    if (page == nullptr) return kFailed;
+    if (page == nullptr) return kNoMemory;
     return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
   }
-  if (!hal::pt_map(m_page_table, page_address, page->phys, vma->prot)) return kFailed;
+  if (!hal::pt_map(m_page_table, page_address, page->phys, vma->prot)) return kNoMemory;
   map_around_locked(*vma, page_address);
   return FaultStep::Resolved;
 }

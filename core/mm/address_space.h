@@ -98,8 +98,10 @@ class AddressSpace {
   // the initial stack); pages are filled in as needed. EFAULT where nothing is mapped.
   Result<void> write(u64 address, const void* source, usize length);
 
-  // Resolves a fault on `address`; false when it is not a valid access.
-  bool handle_fault(u64 address, u32 access);
+  // Resolves a fault on `address`. Invalid: the access is not allowed (a signal is due);
+  // OutOfMemory: allowed, but no frame or page-table page was left for it.
+  enum class FaultResult : u8 { Resolved, Invalid, OutOfMemory };
+  FaultResult handle_fault(u64 address, u32 access);
 
   Result<FutexKey> futex_key(u64 address, bool shared);
 
@@ -124,7 +126,7 @@ class AddressSpace {
  private:
   // handle_fault's work under the locks. NeedPage: a fresh page is needed and `zeroed` points
   // at 0; the caller zeroes a frame outside the locks and calls again with it.
-  enum class FaultStep : u8 { Resolved, Failed, NeedPage };
+  enum class FaultStep : u8 { Resolved, Failed, OutOfMemory, NeedPage };
   FaultStep fault_locked(u64 address, u32 access, u64* zeroed);
   void map_around_locked(const Vma& vma, u64 page_address);
   Vma* find_vma(u64 address);

@@ -77,6 +77,11 @@ struct Thread {
   // exit_group and fatal signals ask the thread to exit at its next return to user mode.
   Atomic<bool> kill_pending{false};
 
+  // The page of this thread's last page fault when it found no memory left (kentry::page_fault),
+  // ~0 otherwise; the user fault that follows at that address kills the process as Linux's
+  // out-of-memory killer would, rather than send a SIGSEGV for an access that was valid.
+  u64 out_of_memory_page = ~0ull;
+
   // User-mode state.
   hal::UserFrame start_frame{};
   u64 clear_child_tid = 0;

@@ -44,6 +44,15 @@ void child(User& u) {
       u.store32(kCowWord, 0x22);
       exit_group(u, static_cast<int>(u.load32(kCowWord)));
     }
+    case 5: {
+      // Touches a private anonymous mapping twice the simulated machine's RAM: once no frame is
+      // left, the process is killed with SIGKILL (Linux's out-of-memory killer), not SIGSEGV.
+      constexpr uint64_t kLength = 512ull << 20;
+      const int64_t base = u.syscall(9, 0, kLength, 3, 0x22, ~0ull, 0);
+      if (base < 0) u.fail("mmap of 512 MiB: %lld", static_cast<long long>(base));
+      for (uint64_t offset = 0; offset < kLength; offset += 4096) u.store32(static_cast<uint64_t>(base) + offset, 1);
+      exit_group(u, 0);
+    }
   }
   u.fail("the child survived its mode %u", u.load32(kMode));
 }
@@ -158,6 +167,8 @@ void process_table(User& u) {
   u.store32(kCowWord, 0x11);
   check(u, "fork, mprotect, write, wait4", fork_and_wait(u, 4, &status), 0);
   check(u, "the child saw its own write", status, 0x22 << 8);
+  check(u, "fork, run out of memory, wait4", fork_and_wait(u, 5, &status), 0);
+  check(u, "killed by SIGKILL", status, 9);
   check(u, "the parent's copy is untouched", u.load32(kCowWord), 0x11);
   check(u, "no child left", u.syscall(pnr::kWait4, ~0ull, 0, 1, 0), -ECHILD);
   exit_group(u, 0);
