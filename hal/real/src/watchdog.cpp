@@ -55,7 +55,9 @@ void watchdog_arm() {
   if (g_timeout_ns == 0) return;
   const u64 now = monotonic_ns();
   for (u32 i = 0; i < g_cpu_count; ++i) __atomic_store_n(&g_cpus[i].last_tick_ns, now, __ATOMIC_RELAXED);
-  for (u32 i = 0; i < g_cpu_count; ++i) g_cpus[i].progress_seen_ns = now;  // soft-lockup clocks start now
+  for (u32 i = 0; i < g_cpu_count; ++i) {
+    __atomic_store_n(&g_cpus[i].progress_seen_ns, now, __ATOMIC_RELAXED);  // soft-lockup clocks start now
+  }
   __atomic_store_n(&g_armed, 1u, __ATOMIC_RELEASE);
 }
 
@@ -89,14 +91,17 @@ void watchdog_soft_check(bool from_user, u64 rip, u64 rbp) {
   const u64 now = monotonic_ns();
   if (from_user || cpu->progress != cpu->progress_seen || !__atomic_load_n(&g_armed, __ATOMIC_ACQUIRE)) {
     cpu->progress_seen = cpu->progress;
-    cpu->progress_seen_ns = now;
+    __atomic_store_n(&cpu->progress_seen_ns, now, __ATOMIC_RELAXED);
     return;
   }
-  if (g_timeout_ns == 0 || panicking() || now - cpu->progress_seen_ns <= 2 * g_timeout_ns) return;
+  // watchdog_arm (on CPU 0) may have started this CPU's clock after `now` was read here: that
+  // is no lockup, and without this check the difference would wrap to centuries.
+  const u64 seen_ns = __atomic_load_n(&cpu->progress_seen_ns, __ATOMIC_RELAXED);
+  if (g_timeout_ns == 0 || panicking() || now <= seen_ns || now - seen_ns <= 2 * g_timeout_ns) return;
   if (__atomic_exchange_n(&g_fired, 1u, __ATOMIC_ACQ_REL)) return;
   klog("watchdog: cpu %u made no progress for %lu ms (in the kernel with interrupts enabled: no context switch, "
        "system call, user mode or idle): soft lockup at rip %lx",
-       cpu->id, static_cast<unsigned long>((now - cpu->progress_seen_ns) / 1'000'000), rip);
+       cpu->id, static_cast<unsigned long>((now - seen_ns) / 1'000'000), rip);
   // Where the loop is: the interrupted code's frames (panic prints only this interrupt's).
   print_backtrace(rip, rbp);
   panic("watchdog: a CPU is stuck in the kernel");
