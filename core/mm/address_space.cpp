@@ -248,9 +248,10 @@ AddressSpace::FaultStep AddressSpace::fault_locked(u64 address, u32 access, u64*
       hal::tlb_shootdown(m_page_table, page_address, hal::kPageSize);
       return mapped(hal::pt_map(m_page_table, page_address, page->phys, vma->prot));
     }
-    // Another CPU filled it in meanwhile, or a stale TLB entry: flush and retry.
+    // Another CPU filled it in meanwhile, or a stale TLB entry: flush and retry. An entry that
+    // still lacks what the mapping allows is no memory shortage: the access fails.
     hal::tlb_flush_local(page_address, hal::kPageSize);
-    return mapped((mapped_flags & vma->prot) == vma->prot || access == kentry::kFaultRead);
+    return (mapped_flags & vma->prot) == vma->prot || access == kentry::kFaultRead ? FaultStep::Resolved : kFailed;
   }
   VmObject::Page* page = object->find_locked(index);
   if (page != nullptr && page->shared != nullptr) {
