@@ -14,6 +14,7 @@
 #include "core/exec/script.h"
 #include "core/fs/file_table.h"
 #include "core/kernel.h"
+#include "core/lib/print.h"
 #include "core/proc/process.h"
 #include "core/syscalls/fs_util.h"
 
@@ -238,21 +239,8 @@ class ScriptLines {
 // Returns `path` itself when that is the name, else writes it to `buffer` (kPathMax bytes).
 Result<const char*> exec_filename(i32 dirfd, const char* path, char* buffer) {
   if (path[0] == '/' || dirfd == kAtFdCwd) return path;
-  char digits[12];
-  usize count = 0;
-  u32 fd = static_cast<u32>(dirfd);
-  do {
-    digits[count++] = static_cast<char>('0' + fd % 10);
-    fd /= 10;
-  } while (fd != 0);
-  static const char kPrefix[] = "/dev/fd/";
-  const usize prefix = sizeof(kPrefix) - 1;
-  const usize length = string_length(path);
-  if (prefix + count + 1 + length + 1 > kPathMax) return Errno::kENAMETOOLONG;
-  copy_bytes(buffer, kPrefix, prefix);
-  for (usize i = 0; i < count; ++i) buffer[prefix + i] = digits[count - 1 - i];
-  buffer[prefix + count] = '/';
-  copy_bytes(buffer + prefix + count + 1, path, length + 1);
+  if (format(buffer, kPathMax, "/dev/fd/%u/%s", static_cast<u32>(dirfd), path) + 1 > kPathMax)
+    return Errno::kENAMETOOLONG;
   return buffer;
 }
 
