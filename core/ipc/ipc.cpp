@@ -40,9 +40,11 @@ bool ReadinessWaiter::sleep(u64 deadline) {
 
 namespace {
 
-void notify(Kernel& kernel, u64 bits = kAnyReadiness) {
-  Vfs* vfs = kernel.vfs.load();
-  if (vfs != nullptr) vfs->notify_readiness(bits);
+// Tells the pollers of `file` (of its readiness_key(): a pipe's two ends share one) that its
+// readiness may have changed.
+void notify(File& file) {
+  Vfs* vfs = file.kernel().vfs.load();
+  if (vfs != nullptr) vfs->notify_readiness(readiness_bit(file.readiness_key()));
 }
 
 // An anonymous inode for fstat of pipes and event files (Linux: pipefs and anon_inodefs).
@@ -168,7 +170,7 @@ class PipeEnd final : public File {
         p.count -= done;
         if (room_before < kPipeBuf && kPipeCapacity - p.count >= kPipeBuf) wake_all(m_kernel, p.writers_waiting);
         held.unlock();
-        notify(m_kernel, readiness_bit(m_pipe));
+        notify(*this);
         if (fault && done == 0) return Errno::kEFAULT;
         return done;
       }
@@ -231,7 +233,7 @@ class PipeEnd final : public File {
         if (was_empty && copied > 0) wake_all(m_kernel, p.readers_waiting);
         if (fault || done == length) {
           held.unlock();
-          notify(m_kernel, readiness_bit(m_pipe));
+          notify(*this);
           if (fault && done == 0) return Errno::kEFAULT;
           return done;
         }
@@ -240,7 +242,7 @@ class PipeEnd final : public File {
       if (nonblocking()) {
         held.unlock();
         if (done > 0) {
-          notify(m_kernel, readiness_bit(m_pipe));
+          notify(*this);
           return done;
         }
         return Errno::kEAGAIN;
@@ -299,7 +301,7 @@ class PipeEnd final : public File {
       wake_all(m_kernel, p->readers_waiting);
       wake_all(m_kernel, p->writers_waiting);
     }
-    notify(m_kernel, readiness_bit(m_pipe));
+    notify(*this);
     if (last) {
       for (u64 page : p->pages) {
         if (page != 0) hal::phys_free_page(page);
@@ -362,7 +364,7 @@ class EventFd final : public File {
         m_count -= value;
         wake_all(m_kernel, m_waiters);
         held.unlock();
-        notify(m_kernel, readiness_bit(this));
+        notify(*this);
         return usize{8};
       }
       if (nonblocking()) {
@@ -389,7 +391,7 @@ class EventFd final : public File {
         m_count += value;
         if (value > 0) wake_all(m_kernel, m_waiters);
         held.unlock();
-        notify(m_kernel, readiness_bit(this));
+        notify(*this);
         return usize{8};
       }
       if (nonblocking()) {
@@ -510,7 +512,7 @@ class TimerFd final : public File {
         m_next = now + initial;
       }
     }
-    notify(m_kernel, readiness_bit(this));
+    notify(*this);
     return {};
   }
 
@@ -617,7 +619,7 @@ class EpollFile final : public File {
     }
     m_kernel.heap().destroy(dropped);
     // Only this set's waiters (epoll_wait on it, and whoever polls it) can see the change.
-    notify(m_kernel, readiness_bit(this));
+    notify(*this);
     return {};
   }
 
