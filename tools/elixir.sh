@@ -27,6 +27,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem elixir: $*" >&2; exit 2; }
+# shellcheck source=tools/payload-root.sh
+source "$ROOT/tools/payload-root.sh"
 
 cpus=8
 mem=1024M
@@ -57,33 +59,14 @@ done
 
 [ -f /usr/lib/elixir/bin/elixir ] || die "no /usr/lib/elixir/bin/elixir (install elixir: ./tandem setup)"
 
-work=$ROOT/build/elixir
-if [ -n "$initrd_out" ]; then
-  work=$(mktemp -d "${TMPDIR:-/tmp}/tandem-elixir.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-rm -rf "$work/root"
-mkdir -p "$work/root/etc/tandem"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$work/root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/root/etc/group"
-echo tandem >"$work/root/etc/hostname"
+payload_root elixir
 
 # PID 1's argv and environment, NUL-separated (any bytes may appear in an expression): sh looks
 # elixir up in PATH as a user's shell would, and each script execs the next program.
 sh_args=(/bin/sh -c 'exec elixir "$@"' elixir "${args[@]}")
 env=("HOME=/" "TERM=dumb" "PATH=/usr/bin:/bin")
-{
-  printf '%s\0' "${sh_args[@]}"
-  printf '\0'
-  printf '%s\0' "${env[@]}"
-} >"$work/root/etc/tandem/init.args"
-
-if [ -n "$initrd_out" ]; then
-  python3 "$ROOT/tools/mkinitramfs" -o "$initrd_out" --payload elixir --dir "$work/root"
-  echo "init=/bin/sh initargs=/etc/tandem/init.args"
-  exit 0
-fi
-python3 "$ROOT/tools/mkinitramfs" -o "$work/initramfs.cpio" --payload elixir --dir "$work/root"
+write_init_args sh_args env
+pack_initramfs elixir /bin/sh
 
 exec bash "$ROOT/tools/boot.sh" ${strace[@]+"${strace[@]}"} --cpus "$cpus" --mem "$mem" --timeout "$timeout_secs" \
   --initrd "$work/initramfs.cpio" --initargs /etc/tandem/init.args -- /bin/sh

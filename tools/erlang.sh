@@ -31,6 +31,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "tandem erlang: $*" >&2; exit 2; }
+# shellcheck source=tools/payload-root.sh
+source "$ROOT/tools/payload-root.sh"
 
 cpus=8
 mem=1024M
@@ -80,15 +82,7 @@ erts=$(ls -d /usr/lib/erlang/erts-*/ 2>/dev/null | sort | tail -n 1)
 erts=${erts%/}
 [ -x "$erts/bin/beam.smp" ] || die "no beam.smp under /usr/lib/erlang (install erlang-base)"
 
-work=$ROOT/build/erlang
-if [ -n "$initrd_out" ]; then
-  work=$(mktemp -d "${TMPDIR:-/tmp}/tandem-erlang.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-mkdir -p "$work/root/etc/tandem"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$work/root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/root/etc/group"
-echo tandem >"$work/root/etc/hostname"
+payload_root erlang
 
 # beam.smp's argv and environment, NUL-separated (any bytes may appear in an expression).
 beam=$erts/bin/beam.smp
@@ -100,18 +94,8 @@ else
 fi
 env=("BINDIR=$erts/bin" "ROOTDIR=/usr/lib/erlang" "EMU=beam" "PROGNAME=erl" "HOME=/" "TERM=dumb"
      "PATH=$erts/bin:/usr/bin:/bin")
-{
-  printf '%s\0' "${args[@]}"
-  printf '\0'
-  printf '%s\0' "${env[@]}"
-} >"$work/root/etc/tandem/init.args"
-
-if [ -n "$initrd_out" ]; then
-  python3 "$ROOT/tools/mkinitramfs" -o "$initrd_out" --payload erlang --dir "$work/root"
-  echo "init=$beam initargs=/etc/tandem/init.args"
-  exit 0
-fi
-python3 "$ROOT/tools/mkinitramfs" -o "$work/initramfs.cpio" --payload erlang --dir "$work/root"
+write_init_args args env
+pack_initramfs erlang "$beam"
 
 boot=(${strace[@]+"${strace[@]}"} --cpus "$cpus" --mem "$mem" --timeout "$timeout_secs" --initrd "$work/initramfs.cpio"
       --initargs /etc/tandem/init.args)
